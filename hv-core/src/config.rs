@@ -1,0 +1,181 @@
+//! Config types: defined once here, used by the hypervisor (binary form,
+//! postcard), the `cellblock` CLI and dt-cellgen (text form, TOML).
+//!
+//! A *system config* describes the board (RAM, CPUs, GIC, console), the
+//! hypervisor's own memory, the root cell and optionally cells started at boot.
+//! A *cell config* describes one non-root cell. Addresses are physical
+//! (`phys_start`) or intermediate-physical, i.e. what the cell sees
+//! (`virt_start`).
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use serde::{Deserialize, Serialize};
+
+/// A physical address range `[start, start + size)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Range {
+    pub start: u64,
+    pub size: u64,
+}
+
+impl Range {
+    /// One past the last byte, or `None` on overflow.
+    pub fn end(&self) -> Option<u64> {
+        self.start.checked_add(self.size)
+    }
+}
+
+/// The whole machine as the hypervisor partitions it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemConfig {
+    /// Board name, for messages.
+    pub name: String,
+    pub hypervisor: HypervisorConfig,
+    pub platform: Platform,
+    /// The root cell: the first to run; it owns every resource it lists that
+    /// no other cell takes.
+    pub root_cell: CellConfig,
+    /// Cells created and started at boot, in order (dom0less style).
+    #[serde(default)]
+    pub boot_cells: Vec<CellConfig>,
+}
+
+/// The hypervisor's own resources.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HypervisorConfig {
+    /// RAM reserved for the hypervisor: its image, the boot pack and its heap.
+    /// The boot image is loaded at `memory.start`.
+    pub memory: Range,
+    /// The hypervisor's console.
+    pub console: Console,
+}
+
+/// A serial port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Console {
+    pub base: u64,
+    pub kind: UartKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UartKind {
+    /// ARM PrimeCell PL011.
+    Pl011,
+    /// 8250/16550-compatible, 32-bit register stride.
+    Ns16550,
+}
+
+/// What the board has; checked against the board DTB at boot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Platform {
+    /// MPIDR affinity value (Aff3..Aff0 bits of MPIDR_EL1) of each CPU; a CPU's
+    /// index in this list is its logical CPU id used everywhere else.
+    pub cpus: Vec<u64>,
+    /// RAM banks.
+    pub ram: Vec<Range>,
+    /// Windows of device MMIO that cells may be given.
+    pub mmio: Vec<Range>,
+    pub gic: GicConfig,
+    pub psci: PsciConfig,
+}
+
+/// The interrupt controller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GicConfig {
+    /// 2 or 3.
+    pub version: u8,
+    /// Distributor base.
+    pub gicd: u64,
+    /// GICv3: first redistributor (frames are contiguous, one per CPU).
+    #[serde(default)]
+    pub gicr: Option<u64>,
+    /// GICv2: CPU interface base (what a cell sees at this address is the
+    /// virtual CPU interface).
+    #[serde(default)]
+    pub gicc: Option<u64>,
+    /// GICv2: virtual interface control base.
+    #[serde(default)]
+    pub gich: Option<u64>,
+    /// GICv2: virtual CPU interface base.
+    #[serde(default)]
+    pub gicv: Option<u64>,
+    /// INTID of the maintenance interrupt (a PPI, 25 on most boards).
+    pub maintenance_irq: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PsciConfig {
+    pub conduit: PsciConduit,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PsciConduit {
+    Smc,
+    Hvc,
+}
+
+/// One cell.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CellConfig {
+    pub name: String,
+    /// Logical CPU ids (indices into `platform.cpus`). The first one is the
+    /// cell's boot CPU.
+    pub cpus: Vec<u32>,
+    /// Memory and MMIO regions, in the cell's address space.
+    #[serde(default)]
+    pub memory: Vec<MemoryRegion>,
+    /// Shared peripheral interrupts (INTID 32..1019) the cell owns.
+    #[serde(default)]
+    pub irqs: Vec<u32>,
+    /// Where the boot CPU starts (an address the cell sees).
+    pub entry: u64,
+    /// Images to load before start (used by `cellblock pack` and `cell load`).
+    #[serde(default)]
+    pub images: Vec<Image>,
+}
+
+/// A region of a cell's address space backed by physical memory or MMIO.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryRegion {
+    pub phys_start: u64,
+    pub virt_start: u64,
+    pub size: u64,
+    pub flags: Vec<MemFlag>,
+    /// Free text saying where the region comes from (a DT node, a purpose).
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+impl MemoryRegion {
+    pub fn has(&self, flag: MemFlag) -> bool {
+        self.flags.contains(&flag)
+    }
+}
+
+/// Permission and kind of a memory region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MemFlag {
+    Read,
+    Write,
+    Execute,
+    /// Device memory (MMIO): mapped with device attributes, never executable.
+    Io,
+    /// Devices of the cell may DMA here.
+    Dma,
+    /// Mapped into the root cell while the cell is loadable.
+    Loadable,
+    /// May also appear in another cell's config (shared memory, shared device).
+    Shared,
+}
+
+/// An image file and where it goes in the cell's address space.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    /// Path of a raw binary, relative to the image directory given to the tool.
+    pub file: String,
+    /// Load address as the cell sees it.
+    pub addr: u64,
+}
