@@ -1,0 +1,99 @@
+//! The shipped configs (configs/*.toml, configs/cells/*.toml) parse,
+//! validate, combine, and survive the binary round trip.
+
+use std::path::{Path, PathBuf};
+
+use hv_core::blob::{decode_cell, decode_system, encode_cell, encode_system};
+use hv_core::config::{CellConfig, SystemConfig};
+use hv_core::memmap::CellMemoryMap;
+use hv_core::validate::{validate_cell, validate_system};
+
+fn toml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn configs_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs")
+}
+
+fn systems() -> Vec<(PathBuf, SystemConfig)> {
+    let files = toml_files(&configs_dir());
+    assert!(files.len() >= 2, "system configs missing: {files:?}");
+    files
+        .into_iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            let sys = toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            (p, sys)
+        })
+        .collect()
+}
+
+fn cells() -> Vec<(PathBuf, CellConfig)> {
+    let files = toml_files(&configs_dir().join("cells"));
+    assert!(!files.is_empty());
+    files
+        .into_iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            let cell = toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            (p, cell)
+        })
+        .collect()
+}
+
+#[test]
+fn systems_validate_and_round_trip() {
+    for (path, sys) in systems() {
+        if let Err(e) = validate_system(&sys) {
+            panic!("{}:\n{e}", path.display());
+        }
+        assert_eq!(decode_system(&encode_system(&sys)).unwrap(), sys);
+        CellMemoryMap::new(&sys.root_cell).unwrap();
+    }
+}
+
+#[test]
+fn each_cell_validates_as_boot_cell() {
+    for (spath, sys) in systems() {
+        for (cpath, cell) in cells() {
+            validate_cell(&sys, &cell, &[])
+                .unwrap_or_else(|e| panic!("{} in {}:\n{e}", cpath.display(), spath.display()));
+            let mut with = sys.clone();
+            with.boot_cells.push(cell.clone());
+            validate_system(&with)
+                .unwrap_or_else(|e| panic!("{} in {}:\n{e}", cpath.display(), spath.display()));
+            assert_eq!(decode_cell(&encode_cell(&cell)).unwrap(), cell);
+            assert_eq!(decode_system(&encode_system(&with)).unwrap(), with);
+        }
+    }
+}
+
+#[test]
+fn all_cells_together() {
+    let cells: Vec<CellConfig> = cells().into_iter().map(|(_, c)| c).collect();
+    for (path, mut sys) in systems() {
+        sys.boot_cells = cells.clone();
+        validate_system(&sys).unwrap_or_else(|e| panic!("{}:\n{e}", path.display()));
+    }
+}
+
+#[test]
+fn demo_cell_map_uses_a_block() {
+    let (_, cell) = cells()
+        .into_iter()
+        .find(|(_, c)| c.name == "gic-demo")
+        .expect("gic-demo cell config");
+    let map = CellMemoryMap::new(&cell).unwrap();
+    // 2 MiB of RAM at PA 0x42000000 / IPA 0x40000000: one 2 MiB block.
+    assert_eq!(map.block_counts(), (0, 1, 1));
+    let (pa, access, _) = map.translate(0x0900_0000).unwrap();
+    assert_eq!(pa, 0x0904_0000);
+    assert!(!access.exec);
+}
