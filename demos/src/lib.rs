@@ -65,7 +65,7 @@ pub use entry::started_at_el2;
 macro_rules! entry {
     ($main:path) => {
         /// Called by the runtime's `rust_entry`.
-        #[no_mangle]
+        #[unsafe(no_mangle)]
         pub extern "C" fn __cellblock_inmate_main() -> ! {
             let main: fn() -> ! = $main;
             main()
