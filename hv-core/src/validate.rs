@@ -392,11 +392,11 @@ pub fn boot_cell_field(index: usize, cell: &CellConfig) -> String {
 pub fn validate_system(sys: &SystemConfig) -> Result<(), ConfigErrors> {
     let mut errs = ConfigErrors::default();
     check_platform(sys, &mut errs);
-    check_cell(sys, &sys.root_cell, "root_cell", &[], true, &mut errs);
+    check_cell(Some(sys), &sys.root_cell, "root_cell", &[], true, &mut errs);
     for (i, cell) in sys.boot_cells.iter().enumerate() {
         let others: Vec<&CellConfig> = sys.boot_cells[..i].iter().collect();
         let prefix = boot_cell_field(i, cell);
-        check_cell(sys, cell, &prefix, &others, false, &mut errs);
+        check_cell(Some(sys), cell, &prefix, &others, false, &mut errs);
     }
     errs.into_result()
 }
@@ -410,7 +410,17 @@ pub fn validate_cell(
     others: &[&CellConfig],
 ) -> Result<(), ConfigErrors> {
     let mut errs = ConfigErrors::default();
-    check_cell(sys, cell, "", others, false, &mut errs);
+    check_cell(Some(sys), cell, "", others, false, &mut errs);
+    errs.into_result()
+}
+
+/// Validates what a cell config says on its own, without a system: name,
+/// regions (size, alignment, overflow, overlap in the cell's address space,
+/// io with execute), CPUs (none, listed twice), IRQs (range, listed twice),
+/// entry and image addresses. Fields are relative to the cell.
+pub fn validate_cell_alone(cell: &CellConfig) -> Result<(), ConfigErrors> {
+    let mut errs = ConfigErrors::default();
+    check_cell(None, cell, "", &[], false, &mut errs);
     errs.into_result()
 }
 
@@ -638,15 +648,128 @@ fn region_spans(r: &MemoryRegion) -> Option<Span> {
     Span::of(r.phys_start, r.size)
 }
 
-fn check_cell(
+/// The region checks that need the system: RAM/MMIO placement, the
+/// hypervisor's memory, and the regions of other non-root cells.
+fn check_regions_placed(
     sys: &SystemConfig,
+    cell: &CellConfig,
+    prefix: &str,
+    spans: &[Option<(Span, Span)>],
+    others: &[&CellConfig],
+    is_root: bool,
+    errs: &mut ConfigErrors,
+) {
+    let p = &sys.platform;
+    let hv = Span::of(sys.hypervisor.memory.start, sys.hypervisor.memory.size);
+    for (i, (r, pair)) in cell.memory.iter().zip(spans).enumerate() {
+        let Some((phys, _)) = *pair else { continue };
+        let rfield = join(prefix, &format!("memory[{i}]"));
+        if r.has(MemFlag::Io) {
+            if !phys.inside_one(&p.mmio) {
+                errs.push(rfield.clone(), ConfigErrorKind::OutsideMmio { span: phys });
+            }
+        } else if !phys.inside_one(&p.ram) {
+            errs.push(rfield.clone(), ConfigErrorKind::OutsideRam { span: phys });
+        }
+        if let Some(hv) = hv {
+            if phys.overlaps(hv) {
+                errs.push(
+                    rfield.clone(),
+                    ConfigErrorKind::OverlapsHypervisor {
+                        span: phys,
+                        hypervisor: hv,
+                    },
+                );
+            }
+        }
+        if is_root {
+            continue;
+        }
+        'others: for other in others {
+            for (j, o) in other.memory.iter().enumerate() {
+                let Some(ospan) = region_spans(o) else {
+                    continue;
+                };
+                let both_shared = r.has(MemFlag::Shared) && o.has(MemFlag::Shared);
+                if phys.overlaps(ospan) && !both_shared {
+                    errs.push(
+                        rfield.clone(),
+                        ConfigErrorKind::PhysOverlap {
+                            span: phys,
+                            other_cell: other.name.clone(),
+                            other_region: j,
+                        },
+                    );
+                    break 'others;
+                }
+            }
+        }
+    }
+}
+
+/// The CPU checks; those about the platform and the root cell only with a
+/// system.
+fn check_cpus(
+    sys: Option<&SystemConfig>,
     cell: &CellConfig,
     prefix: &str,
     others: &[&CellConfig],
     is_root: bool,
     errs: &mut ConfigErrors,
 ) {
-    let p = &sys.platform;
+    if cell.cpus.is_empty() {
+        errs.push(join(prefix, "cpus"), ConfigErrorKind::NoCpu);
+    }
+    for (k, &cpu) in cell.cpus.iter().enumerate() {
+        let field = join(prefix, &format!("cpus[{k}]"));
+        if let Some(count) = sys.map(|s| s.platform.cpus.len()) {
+            if cpu as usize >= count {
+                errs.push(field, ConfigErrorKind::CpuUnknown { cpu, count });
+                continue;
+            }
+        }
+        if cell.cpus[..k].contains(&cpu) {
+            errs.push(field, ConfigErrorKind::CpuDuplicate { cpu });
+            continue;
+        }
+        let Some(sys) = sys.filter(|_| !is_root) else {
+            continue;
+        };
+        if let Some(other) = others.iter().find(|o| o.cpus.contains(&cpu)) {
+            errs.push(
+                field.clone(),
+                ConfigErrorKind::CpuTaken {
+                    cpu,
+                    other_cell: other.name.clone(),
+                },
+            );
+        }
+        if !sys.root_cell.cpus.contains(&cpu) {
+            errs.push(field, ConfigErrorKind::CpuNotInRoot { cpu });
+        }
+    }
+    if let Some(sys) = sys.filter(|_| !is_root && !cell.cpus.is_empty()) {
+        let taken: BTreeSet<u32> = others.iter().flat_map(|o| o.cpus.iter().copied()).collect();
+        let left_before = sys.root_cell.cpus.iter().any(|c| !taken.contains(c));
+        let left_after = sys
+            .root_cell
+            .cpus
+            .iter()
+            .any(|c| !taken.contains(c) && !cell.cpus.contains(c));
+        if left_before && !left_after {
+            errs.push(join(prefix, "cpus"), ConfigErrorKind::RootNoCpu);
+        }
+    }
+}
+
+fn check_cell(
+    sys: Option<&SystemConfig>,
+    cell: &CellConfig,
+    prefix: &str,
+    others: &[&CellConfig],
+    is_root: bool,
+    errs: &mut ConfigErrors,
+) {
     let field = |f: &str| join(prefix, f);
 
     // Name.
@@ -660,7 +783,7 @@ fn check_cell(
             },
         );
     }
-    if !is_root && !cell.name.is_empty() {
+    if let Some(sys) = sys.filter(|_| !is_root && !cell.name.is_empty()) {
         let first = if sys.root_cell.name == cell.name {
             Some(String::from("root_cell"))
         } else {
@@ -682,99 +805,11 @@ fn check_cell(
 
     // Memory.
     let spans = check_regions_local(cell, prefix, errs);
-    let hv = Span::of(sys.hypervisor.memory.start, sys.hypervisor.memory.size);
-    for (i, (r, pair)) in cell.memory.iter().zip(&spans).enumerate() {
-        let Some((phys, _)) = *pair else { continue };
-        let rfield = field(&format!("memory[{i}]"));
-        if r.has(MemFlag::Io) {
-            if !phys.inside_one(&p.mmio) {
-                errs.push(rfield.clone(), ConfigErrorKind::OutsideMmio { span: phys });
-            }
-        } else if !phys.inside_one(&p.ram) {
-            errs.push(rfield.clone(), ConfigErrorKind::OutsideRam { span: phys });
-        }
-        if let Some(hv) = hv {
-            if phys.overlaps(hv) {
-                errs.push(
-                    rfield.clone(),
-                    ConfigErrorKind::OverlapsHypervisor {
-                        span: phys,
-                        hypervisor: hv,
-                    },
-                );
-            }
-        }
-        if !is_root {
-            'others: for other in others {
-                for (j, o) in other.memory.iter().enumerate() {
-                    let Some(ospan) = region_spans(o) else {
-                        continue;
-                    };
-                    let both_shared = r.has(MemFlag::Shared) && o.has(MemFlag::Shared);
-                    if phys.overlaps(ospan) && !both_shared {
-                        errs.push(
-                            rfield.clone(),
-                            ConfigErrorKind::PhysOverlap {
-                                span: phys,
-                                other_cell: other.name.clone(),
-                                other_region: j,
-                            },
-                        );
-                        break 'others;
-                    }
-                }
-            }
-        }
+    if let Some(sys) = sys {
+        check_regions_placed(sys, cell, prefix, &spans, others, is_root, errs);
     }
 
-    // CPUs.
-    if cell.cpus.is_empty() {
-        errs.push(field("cpus"), ConfigErrorKind::NoCpu);
-    }
-    for (k, &cpu) in cell.cpus.iter().enumerate() {
-        let cfield = field(&format!("cpus[{k}]"));
-        if cpu as usize >= p.cpus.len() {
-            errs.push(
-                cfield,
-                ConfigErrorKind::CpuUnknown {
-                    cpu,
-                    count: p.cpus.len(),
-                },
-            );
-            continue;
-        }
-        if cell.cpus[..k].contains(&cpu) {
-            errs.push(cfield, ConfigErrorKind::CpuDuplicate { cpu });
-            continue;
-        }
-        if is_root {
-            continue;
-        }
-        if let Some(other) = others.iter().find(|o| o.cpus.contains(&cpu)) {
-            errs.push(
-                cfield.clone(),
-                ConfigErrorKind::CpuTaken {
-                    cpu,
-                    other_cell: other.name.clone(),
-                },
-            );
-        }
-        if !sys.root_cell.cpus.contains(&cpu) {
-            errs.push(cfield, ConfigErrorKind::CpuNotInRoot { cpu });
-        }
-    }
-    if !is_root && !cell.cpus.is_empty() {
-        let taken: BTreeSet<u32> = others.iter().flat_map(|o| o.cpus.iter().copied()).collect();
-        let left_before = sys.root_cell.cpus.iter().any(|c| !taken.contains(c));
-        let left_after = sys
-            .root_cell
-            .cpus
-            .iter()
-            .any(|c| !taken.contains(c) && !cell.cpus.contains(c));
-        if left_before && !left_after {
-            errs.push(field("cpus"), ConfigErrorKind::RootNoCpu);
-        }
-    }
+    check_cpus(sys, cell, prefix, others, is_root, errs);
 
     // IRQs.
     for (k, &irq) in cell.irqs.iter().enumerate() {
@@ -1405,6 +1440,18 @@ mod tests {
         let errs = validate_system(&sys).unwrap_err();
         assert!(errs.len() >= 5, "{errs}");
         assert_eq!(errs.to_string().lines().count(), errs.len());
+    }
+
+    #[test]
+    fn cell_alone() {
+        assert_eq!(validate_cell_alone(&demo_cell()), Ok(()));
+        let mut c = demo_cell();
+        c.cpus = vec![7, 7];
+        c.memory[1].phys_start = 0x1234_0000_0000; // placement needs a system
+        assert_eq!(
+            messages(validate_cell_alone(&c)),
+            ["cpus[1]: CPU 7 is listed twice"]
+        );
     }
 
     #[test]
