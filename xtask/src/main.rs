@@ -1,1 +1,108 @@
-fn main() {}
+//! `cargo xtask`: the project's task runner.
+//!
+//! Glue only: it installs the host tools, builds the EL2 image and the
+//! inmates, packs boot images with the `cellblock` CLI, runs QEMU for the
+//! demo, and runs every test (host tests and QEMU scenarios). Product logic
+//! lives in the crates it drives.
+
+mod bench;
+mod build;
+mod dtbs;
+mod image;
+mod qemu;
+mod setup;
+mod test;
+mod util;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Cellblock's task runner.
+#[derive(Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Install what is missing: QEMU >= 10 and dtc (apt-get, as root).
+    Setup,
+    /// Build the EL2 image, the inmates and the boot images (target/cellblock/).
+    Build,
+    /// Boot the demo in QEMU on this terminal (root uart-demo + gic-demo cell).
+    Demo {
+        /// GIC version of the emulated machine.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(2..=3))]
+        gic: u8,
+    },
+    /// Run every test: fmt, clippy, host tests, QEMU scenarios.
+    Test {
+        /// Run only the QEMU scenarios (skip fmt, clippy and host tests).
+        #[arg(long)]
+        qemu_only: bool,
+        /// Run only the QEMU scenarios whose name contains this text.
+        #[arg(long, value_name = "TEXT")]
+        scenario: Option<String>,
+    },
+    /// Fetch Debian's arm64 kernel DTBs (cached) and print `CELLBLOCK_DEBIAN_DTBS=DIR`.
+    Dtbs,
+    /// Benchmarks (not part of `test`).
+    Bench {
+        #[command(subcommand)]
+        which: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Timer jitter of gic-demo bare and in a cell, under deterministic `-icount`.
+    Latency {
+        /// Number of `Timer fired` lines to collect from each run.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(2..))]
+        ticks: u16,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Setup => setup::ensure_tools().map(|tools| {
+            println!(
+                "xtask: tools present: {}, dtc, {}",
+                tools.qemu.display(),
+                tools.objcopy.display()
+            );
+        }),
+        Command::Dtbs => dtbs::fetch_debian_dtbs().map(|(var, dir)| {
+            println!("{var}={}", dir.display());
+        }),
+        Command::Build => setup::ensure_tools().and_then(|tools| build::build(&tools)),
+        Command::Demo { gic } => {
+            setup::ensure_tools().and_then(|tools| qemu::run_demo(&tools, gic.into()))
+        }
+        Command::Test {
+            qemu_only,
+            scenario,
+        } => setup::ensure_tools().and_then(|tools| {
+            test::run_all(
+                &tools,
+                &test::Options {
+                    qemu_only,
+                    scenario,
+                },
+            )
+        }),
+        Command::Bench {
+            which: BenchCommand::Latency { ticks },
+        } => setup::ensure_tools().and_then(|tools| bench::latency(&tools, ticks.into())),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
