@@ -10,7 +10,7 @@
 //! (`stats: cpu 3 entries T ...`), from which we get EL2 entries per tick.
 
 use crate::build;
-use crate::qemu::{LoggedQemu, Machine, Poll};
+use crate::qemu::{complete_lines, LoggedQemu, Machine, Poll};
 use crate::setup::Tools;
 use crate::util::{out_dir, root, Result};
 use std::fs;
@@ -39,7 +39,14 @@ pub fn latency(tools: &Tools, ticks: usize) -> Result {
         deterministic: true,
         ..Machine::hypervisor(3)
     };
-    println!("xtask: QEMU options: {}", cell_machine.args().join(" "));
+    println!(
+        "xtask: bare: qemu-system-aarch64 {}",
+        bare_machine.args().join(" ")
+    );
+    println!(
+        "xtask: cell: qemu-system-aarch64 {}",
+        cell_machine.args().join(" ")
+    );
 
     let (bare, _) = collect(
         tools,
@@ -155,8 +162,8 @@ impl StatsLine {
     }
 }
 
-/// Boots `kernel` and returns the first `ticks` jitter values from uart
-/// `uart`, plus (for the cell run) the statistics delta.
+/// Boots `kernel` and returns `ticks` jitter values from uart `uart` (after
+/// the first, a warm-up), plus (for the cell run) the statistics delta.
 fn collect(
     tools: &Tools,
     name: &str,
@@ -172,23 +179,23 @@ fn collect(
     let mut enough_at: Option<Instant> = None;
     let result = qemu.wait_for(RUN_TIMEOUT, &format!("{ticks} `{TIMER}` lines"), |logs| {
         let text = if uart == 0 { &logs.uart0 } else { &logs.uart1 };
-        let jitters: Vec<i64> = text.lines().filter_map(parse_jitter).collect();
+        let jitters: Vec<i64> = complete_lines(text).filter_map(parse_jitter).collect();
         if uart == 1 {
-            let stats = logs
-                .uart0
-                .lines()
+            let stats = complete_lines(&logs.uart0)
                 .filter_map(StatsLine::parse)
                 .filter(|s| s.cpu == GIC_DEMO_CPU);
             for s in stats.skip(seen.len()) {
                 seen.push((s, jitters.len()));
             }
         }
-        if jitters.len() < ticks {
+        // The first firing is a warm-up (gic-demo leaves it out of its
+        // min/max too).
+        if jitters.len() < ticks + 1 {
             return Poll::Pending;
         }
         let at = *enough_at.get_or_insert_with(Instant::now);
         if uart == 0 || seen.len() >= 2 || at.elapsed() >= STATS_GRACE {
-            Poll::Done(jitters[..ticks].to_vec())
+            Poll::Done(jitters[1..=ticks].to_vec())
         } else {
             Poll::Pending
         }

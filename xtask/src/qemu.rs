@@ -234,7 +234,15 @@ impl Drop for LoggedQemu {
     }
 }
 
-/// Number of lines in `text` that contain `pattern`.
+/// The lines of `text` that are complete (newline-terminated), without the
+/// line end.
+pub fn complete_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.split_inclusive('\n')
+        .filter(|l| l.ends_with('\n'))
+        .map(|l| l.trim_end_matches(['\n', '\r']))
+}
+
+/// Number of complete lines in `text` that contain `pattern`.
 pub fn count_lines(text: &str, pattern: &str) -> usize {
-    text.lines().filter(|l| l.contains(pattern)).count()
+    complete_lines(text).filter(|l| l.contains(pattern)).count()
 }

@@ -7,7 +7,7 @@
 use crate::build::{self, boot_image, probe_image};
 use crate::dtbs::fetch_debian_dtbs;
 use crate::image::corrupt_system_config;
-use crate::qemu::{count_lines, LoggedQemu, Logs, Machine, Poll};
+use crate::qemu::{complete_lines, count_lines, LoggedQemu, Logs, Machine, Poll};
 use crate::setup::Tools;
 use crate::util::{cargo, out_dir, rel, run, Context, Error, Result};
 use std::fs;
@@ -197,14 +197,6 @@ fn run_scenario(tools: &Tools, sc: &Scenario) -> Result {
             )))
         }
     }
-}
-
-/// The lines of `text` that are complete (newline-terminated), without the
-/// line end.
-fn complete_lines(text: &str) -> impl Iterator<Item = &str> {
-    text.split_inclusive('\n')
-        .filter(|l| l.ends_with('\n'))
-        .map(|l| l.trim_end_matches(['\n', '\r']))
 }
 
 /// A complete line on uart0 that means the boot went wrong, other than the
