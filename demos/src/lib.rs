@@ -38,6 +38,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod fmt;
+pub mod gic;
 pub mod jitter;
 
 #[cfg(all(target_arch = "aarch64", not(test)))]
@@ -46,8 +47,6 @@ pub mod console;
 mod entry;
 #[cfg(all(target_arch = "aarch64", not(test)))]
 pub mod exceptions;
-#[cfg(all(target_arch = "aarch64", not(test)))]
-pub mod gic;
 #[cfg(all(target_arch = "aarch64", not(test)))]
 pub mod hypercall;
 #[cfg(all(target_arch = "aarch64", not(test)))]

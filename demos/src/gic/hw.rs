@@ -1,28 +1,9 @@
-//! The CPU side of the GIC for an inmate: GICv3 through the system register
-//! interface plus this CPU's redistributor, or GICv2 through the memory-
-//! mapped CPU interface; in both cases the distributor for SPIs.
-//!
-//! Every GIC register access is one 32-bit volatile load or store (64-bit
-//! for GICD_IROUTER) with a plain base+offset address: in a cell the
-//! hypervisor traps GICD/GICR accesses and decodes them from the syndrome,
-//! which has no room for pairs, writeback or SIMD.
-//!
-//! Set-up that firmware or the root cell's kernel normally does (waking the
-//! redistributor, enabling the distributor and Group 1, putting an interrupt
-//! in Group 1) is done only when a read shows it missing. Bare on QEMU those
-//! writes happen; in a cell the hypervisor's emulation already reports them
-//! done and is never asked to change shared state.
+//! GIC register accesses for this CPU.
 
-use core::fmt;
 use core::ptr::{read_volatile, write_volatile};
 use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering::Relaxed};
 
-/// Distributor (v2 and v3).
-pub const GICD_BASE: usize = 0x0800_0000;
-/// GICv2 CPU interface (in a cell: backed by the virtual CPU interface).
-pub const GICC_BASE: usize = 0x0801_0000;
-/// First GICv3 redistributor frame.
-pub const GICR_BASE: usize = 0x080a_0000;
+use super::*;
 
 const GICD_CTLR: usize = 0x0000;
 const GICD_IGROUPR: usize = 0x0080;
@@ -35,92 +16,21 @@ const GICD_CTLR_V2_ENABLE: u32 = 1 << 0;
 const GICD_CTLR_V3_ENABLE_GRP1: u32 = 1 << 1;
 /// ARE (single security state) / ARE_NS (non-secure view).
 const GICD_CTLR_V3_ARE: u32 = 1 << 4;
-
-const GICR_TYPER_LO: usize = 0x0008;
-const GICR_TYPER_HI: usize = 0x000c;
 const GICR_WAKER: usize = 0x0014;
-const GICR_TYPER_VLPIS: u32 = 1 << 1;
-const GICR_TYPER_LAST: u32 = 1 << 4;
 const GICR_WAKER_PROCESSOR_SLEEP: u32 = 1 << 1;
 const GICR_WAKER_CHILDREN_ASLEEP: u32 = 1 << 2;
 /// SGI_base frame, after RD_base.
 const GICR_SGI_BASE: usize = 0x1_0000;
 const GICR_IGROUPR0: usize = 0x0080;
 const GICR_ISENABLER0: usize = 0x0100;
-/// Frames of a GICv3 redistributor (RD_base + SGI_base).
-const GICR_STRIDE: usize = 0x2_0000;
-/// GICv4 adds the VLPI frames.
-const GICR_STRIDE_VLPI: usize = 0x4_0000;
-/// Upper bound on redistributors scanned, in case no frame says Last.
-const GICR_MAX_FRAMES: usize = 512;
-
 const GICC_CTLR: usize = 0x0000;
 const GICC_PMR: usize = 0x0004;
 const GICC_IAR: usize = 0x000c;
 const GICC_EOIR: usize = 0x0010;
-
 /// Polls of a status bit before giving up.
 const POLL_LIMIT: u32 = 1_000_000;
-/// INTIDs from 1020 up are special (1023: spurious).
-const FIRST_SPECIAL_INTID: u32 = 1020;
 /// SGIs and PPIs are INTIDs 0..32, banked per CPU.
 const PRIVATE_INTIDS: u32 = 32;
-
-/// Which GIC architecture the CPU interface speaks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Version {
-    /// Memory-mapped CPU interface at [`GICC_BASE`].
-    V2,
-    /// System-register CPU interface, redistributors from [`GICR_BASE`].
-    V3,
-}
-
-impl fmt::Display for Version {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Version::V2 => "v2",
-            Version::V3 => "v3",
-        })
-    }
-}
-
-/// Why the GIC could not be set up.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Error {
-    /// No redistributor frame's GICR_TYPER affinity matches this CPU.
-    NoRedistributor {
-        /// This CPU's affinity in GICR_TYPER[63:32] layout.
-        affinity: u32,
-    },
-    /// The redistributor kept GICR_WAKER.ChildrenAsleep set.
-    RedistributorAsleep {
-        /// Address of the redistributor's RD_base frame.
-        frame: usize,
-    },
-    /// ICC_SRE_EL1.SRE stayed 0: EL2 does not let EL1 use the system
-    /// register interface.
-    SystemRegistersDisabled,
-    /// An INTID that is special (1020..) or beyond what the GIC supports.
-    BadIntid(u32),
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::NoRedistributor { affinity } => write!(
-                f,
-                "no GICR frame from 0x{GICR_BASE:x} has GICR_TYPER affinity 0x{affinity:08x} (this CPU)"
-            ),
-            Error::RedistributorAsleep { frame } => {
-                write!(f, "GICR_WAKER at 0x{frame:x}: ChildrenAsleep stays set")
-            }
-            Error::SystemRegistersDisabled => {
-                f.write_str("ICC_SRE_EL1.SRE: cannot enable the GICv3 system register interface")
-            }
-            Error::BadIntid(intid) => write!(f, "INTID {intid}: not an SGI, PPI or SPI"),
-        }
-    }
-}
 
 /// 0 before `init`, else 2 or 3.
 static VERSION: AtomicU8 = AtomicU8::new(0);
@@ -184,13 +94,6 @@ pub fn mpidr() -> u64 {
     read_sysreg!("mpidr_el1")
 }
 
-/// The affinity of `mpidr` as GICR_TYPER[63:32] holds it:
-/// Aff3:Aff2:Aff1:Aff0.
-pub fn gicr_affinity(mpidr: u64) -> u32 {
-    // Both masks keep the value within 32 bits.
-    ((mpidr & 0x00ff_ffff) | ((mpidr >> 8) & 0xff00_0000)) as u32
-}
-
 /// GICv3 if ID_AA64PFR0_EL1.GIC says the system register interface is
 /// implemented, else GICv2.
 pub fn detect() -> Version {
@@ -238,7 +141,7 @@ fn init_v3() -> Result<(), Error> {
         }
     }
 
-    let rd = find_redistributor(gicr_affinity(mpidr()))?;
+    let rd = find_redistributor(gicr_affinity(mpidr()), read32)?;
     let waker = read32(rd + GICR_WAKER);
     if waker & GICR_WAKER_PROCESSOR_SLEEP != 0 {
         write32(rd + GICR_WAKER, waker & !GICR_WAKER_PROCESSOR_SLEEP);
@@ -260,27 +163,6 @@ fn init_v3() -> Result<(), Error> {
     write_sysreg!("icc_pmr_el1", 0xff);
     write_sysreg!("icc_igrpen1_el1", 1);
     Ok(())
-}
-
-/// Scans the redistributor frames from [`GICR_BASE`] for the one whose
-/// GICR_TYPER affinity is `affinity`, up to the frame marked Last.
-fn find_redistributor(affinity: u32) -> Result<usize, Error> {
-    let mut frame = GICR_BASE;
-    for _ in 0..GICR_MAX_FRAMES {
-        let typer_lo = read32(frame + GICR_TYPER_LO);
-        if read32(frame + GICR_TYPER_HI) == affinity {
-            return Ok(frame);
-        }
-        if typer_lo & GICR_TYPER_LAST != 0 {
-            break;
-        }
-        frame += if typer_lo & GICR_TYPER_VLPIS != 0 {
-            GICR_STRIDE_VLPI
-        } else {
-            GICR_STRIDE
-        };
-    }
-    Err(Error::NoRedistributor { affinity })
 }
 
 fn init_v2() {
@@ -359,11 +241,6 @@ pub fn intid(ack: u32) -> u32 {
         Some(Version::V2) => ack & 0x3ff,
         _ => ack,
     }
-}
-
-/// Whether an INTID is a special one (1020..1023: nothing to handle).
-pub fn is_spurious(intid: u32) -> bool {
-    (FIRST_SPECIAL_INTID..FIRST_SPECIAL_INTID + 4).contains(&intid)
 }
 
 /// Signals the end of handling an interrupt (priority drop and
