@@ -1,0 +1,100 @@
+//! Per-CPU state: which cell a CPU runs, whether it is parked, its mailbox
+//! for PSCI CPU_ON and its statistics.
+
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use spin::Mutex;
+
+use super::boot::MAX_CPUS;
+use super::sysregs::{read_sysreg, sev, wfe, write_sysreg};
+use hv_core::abi::{CpuStat, CpuState, NUM_CPU_STATS};
+
+/// No cell.
+pub const NO_CELL: usize = usize::MAX;
+
+/// A request to start the cell's code on a parked CPU (PSCI CPU_ON).
+#[derive(Clone, Copy, Debug)]
+pub struct StartRequest {
+    pub entry: u64,
+    pub context: u64,
+}
+
+pub struct PerCpu {
+    pub mpidr: AtomicU64,
+    pub present: AtomicBool,
+    pub cell: AtomicUsize,
+    state: AtomicU8,
+    pub mailbox: Mutex<Option<StartRequest>>,
+    /// Set by another CPU that wants this one parked (its cell failed or is
+    /// being destroyed); acted upon at the next entry to EL2.
+    pub park_request: AtomicBool,
+    pub stats: [AtomicU64; NUM_CPU_STATS],
+}
+
+#[allow(clippy::declare_interior_mutable_const)]
+const PER_CPU_INIT: PerCpu = PerCpu {
+    mpidr: AtomicU64::new(0),
+    present: AtomicBool::new(false),
+    cell: AtomicUsize::new(NO_CELL),
+    state: AtomicU8::new(CpuState::Parked as u8),
+    mailbox: Mutex::new(None),
+    park_request: AtomicBool::new(false),
+    stats: [const { AtomicU64::new(0) }; NUM_CPU_STATS],
+};
+
+pub static CPUS: [PerCpu; MAX_CPUS] = [PER_CPU_INIT; MAX_CPUS];
+
+impl PerCpu {
+    pub fn state(&self) -> CpuState {
+        match self.state.load(Ordering::Acquire) {
+            0 => CpuState::Running,
+            2 => CpuState::Failed,
+            _ => CpuState::Parked,
+        }
+    }
+
+    pub fn set_state(&self, s: CpuState) {
+        self.state.store(s as u8, Ordering::Release);
+    }
+
+    pub fn count(&self, stat: CpuStat) {
+        self.stats[stat as usize].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Records the calling CPU's logical id (kept in TPIDR_EL2).
+pub fn set_current(id: usize) {
+    write_sysreg!("tpidr_el2", id as u64);
+}
+
+/// Logical id of the calling CPU.
+pub fn current_id() -> usize {
+    read_sysreg!("tpidr_el2") as usize
+}
+
+pub fn current() -> &'static PerCpu {
+    &CPUS[current_id() % MAX_CPUS]
+}
+
+/// MPIDR affinity bits (Aff3..Aff0) of the calling CPU.
+pub fn own_mpidr() -> u64 {
+    read_sysreg!("mpidr_el1") & 0xff_00ff_ffff
+}
+
+/// Parks the calling CPU until a start request arrives, then returns it.
+/// The CPU's timers are stopped so that nothing fires while it waits.
+pub fn wait_for_start(cpu: &PerCpu) -> StartRequest {
+    write_sysreg!("cntv_ctl_el0", 0);
+    write_sysreg!("cntp_ctl_el0", 0);
+    loop {
+        if let Some(req) = cpu.mailbox.lock().take() {
+            return req;
+        }
+        wfe();
+    }
+}
+
+/// Posts a start request to a parked CPU and wakes it.
+pub fn post_start(target: &PerCpu, req: StartRequest) {
+    *target.mailbox.lock() = Some(req);
+    sev();
+}

@@ -1,0 +1,56 @@
+//! Hypercalls (`hvc #0x4a48`, x0 = code): the management ABI of docs/abi.md.
+
+use core::sync::atomic::Ordering;
+use hv_core::abi::{CpuInfoItem, Errno, Hypercall, InfoItem};
+
+use super::boot::TrapFrame;
+use super::cell::{self, CELLS};
+use super::cpu::CPUS;
+use super::{console, heap, traps};
+
+pub fn dispatch(frame: &mut TrapFrame) {
+    let (a1, a2) = (frame.x[1], frame.x[2]);
+    let result: Result<u64, Errno> = match Hypercall::try_from(frame.x[0]) {
+        Ok(Hypercall::HypervisorGetInfo) => get_info(a1),
+        Ok(Hypercall::CellGetState) => match usize::try_from(a1).ok().and_then(cell::get) {
+            Some(c) => Ok(c.state() as u64),
+            None => Err(Errno::NoEnt),
+        },
+        Ok(Hypercall::CpuGetInfo) => cpu_info(a1, a2),
+        Ok(Hypercall::DebugConsolePutc) => {
+            console::putc(a1 as u8);
+            Ok(0)
+        }
+        Ok(_) | Err(_) => Err(Errno::NoSys),
+    };
+    frame.x[0] = match result {
+        Ok(v) => v,
+        Err(e) => e.to_ret(),
+    };
+}
+
+fn get_info(item: u64) -> Result<u64, Errno> {
+    let (total, used) = heap::usage();
+    match InfoItem::try_from(item) {
+        Ok(InfoItem::MemPoolPages) => Ok((total / 4096) as u64),
+        Ok(InfoItem::MemPoolUsedPages) => Ok(used.div_ceil(4096) as u64),
+        Ok(InfoItem::NumCells) => Ok(CELLS.read().iter().flatten().count() as u64),
+        Err(_) => Err(Errno::Inval),
+    }
+}
+
+/// Any CPU for the root cell; a non-root cell may ask about its own only.
+fn cpu_info(cpu_id: u64, item: u64) -> Result<u64, Errno> {
+    let id = usize::try_from(cpu_id).map_err(|_| Errno::Inval)?;
+    let target = CPUS.get(id).filter(|c| c.present.load(Ordering::Acquire));
+    let target = target.ok_or(Errno::Inval)?;
+    let cell = traps::current_cell();
+    if cell.id != 0 && !cell.cpus.contains(&id) {
+        return Err(Errno::Perm);
+    }
+    match CpuInfoItem::try_from(item) {
+        Ok(CpuInfoItem::State) => Ok(target.state() as u64),
+        Ok(CpuInfoItem::Stat(s)) => Ok(target.stats[s as usize].load(Ordering::Relaxed)),
+        Err(_) => Err(Errno::Inval),
+    }
+}

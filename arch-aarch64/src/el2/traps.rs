@@ -1,0 +1,190 @@
+//! Dispatch of exceptions taken to EL2, by vector and exception class.
+
+use aarch64_cpu::registers::{ESR_EL2, FAR_EL2, HPFAR_EL2};
+use alloc::format;
+use alloc::string::String;
+use arch_aarch64::esr::{Esr, ExceptionClass};
+use hv_core::abi::{CpuStat, HVC_IMM};
+use tock_registers::interfaces::Readable;
+
+use super::boot::TrapFrame;
+use super::cell::{self, Cell, Fault};
+use super::{cpu, gicglue, hypercall, panic, psci, setup};
+
+/// Vector offsets 0x200.. (current EL, SPx) and 0x400.. (lower EL, AArch64).
+const LOWER_SYNC: u64 = 8;
+const LOWER_IRQ: u64 = 9;
+
+#[unsafe(no_mangle)]
+extern "C" fn handle_exception(frame: &mut TrapFrame, kind: u64) {
+    match kind {
+        LOWER_SYNC => lower_sync(frame),
+        LOWER_IRQ => gicglue::handle_irq(),
+        0..=7 => panic::el2_exception(frame, kind),
+        _ => {
+            let esr = ESR_EL2.get();
+            fail_current(
+                frame,
+                format!("unexpected exception (vector {kind})"),
+                0,
+                esr,
+            );
+        }
+    }
+    let me = cpu::current();
+    if me
+        .park_request
+        .swap(false, core::sync::atomic::Ordering::AcqRel)
+    {
+        setup::park_current();
+    }
+}
+
+fn lower_sync(frame: &mut TrapFrame) {
+    let me = cpu::current();
+    me.count(CpuStat::Total);
+    let esr = Esr(ESR_EL2.get());
+    match esr.class() {
+        ExceptionClass::Hvc64 => {
+            me.count(CpuStat::Hypercall);
+            if esr.imm16() == HVC_IMM {
+                hypercall::dispatch(frame);
+            } else {
+                // Not ours: SMCCC's "not supported".
+                frame.x[0] = u64::MAX;
+            }
+        }
+        ExceptionClass::Smc64 => {
+            me.count(CpuStat::Psci);
+            frame.elr += 4;
+            psci::handle(frame);
+        }
+        ExceptionClass::DataAbortLower => data_abort(frame, esr),
+        ExceptionClass::SysReg => {
+            me.count(CpuStat::Sysreg);
+            sysreg(frame, esr);
+        }
+        ExceptionClass::InstructionAbortLower => {
+            let ipa = fault_ipa();
+            fail_current(
+                frame,
+                String::from("instruction fetch outside the cell"),
+                ipa,
+                esr.0,
+            );
+        }
+        other => fail_current(
+            frame,
+            format!("unhandled exception class {other:?}"),
+            0,
+            esr.0,
+        ),
+    }
+}
+
+/// The faulting IPA of a stage-2 abort (HPFAR_EL2 gives the page, FAR the
+/// offset).
+fn fault_ipa() -> u64 {
+    let page = (HPFAR_EL2.get() >> 4) & 0xff_ffff_ffff;
+    (page << 12) | (FAR_EL2.get() & 0xfff)
+}
+
+fn reg(frame: &TrapFrame, r: u8) -> u64 {
+    if r == 31 {
+        0
+    } else {
+        frame.x[usize::from(r)]
+    }
+}
+
+fn set_reg(frame: &mut TrapFrame, r: u8, v: u64) {
+    if r != 31 {
+        frame.x[usize::from(r)] = v;
+    }
+}
+
+fn data_abort(frame: &mut TrapFrame, esr: Esr) {
+    let ipa = fault_ipa();
+    let cell = current_cell();
+    let Some(region) = gicglue::mmio_region(ipa) else {
+        let kind = if esr.data_abort().is_write() {
+            "write"
+        } else {
+            "read"
+        };
+        fail_current(
+            frame,
+            format!("data abort ({kind} outside the cell)"),
+            ipa,
+            esr.0,
+        );
+    };
+    let access = match esr.data_abort().decode() {
+        Ok(a) => a,
+        Err(e) => fail_current(
+            frame,
+            format!("data abort on emulated GIC: {e}"),
+            ipa,
+            esr.0,
+        ),
+    };
+    cpu::current().count(CpuStat::Mmio);
+    let write = access
+        .write
+        .then(|| access.store_value(reg(frame, access.reg)));
+    match gicglue::emulate(&cell, region, access.size, write) {
+        Ok(v) => {
+            if !access.write {
+                set_reg(frame, access.reg, access.load_value(v));
+            }
+            frame.elr += 4;
+        }
+        Err(denied) => fail_current(frame, format!("{denied}"), ipa, esr.0),
+    }
+}
+
+fn sysreg(frame: &mut TrapFrame, esr: Esr) {
+    let s = esr.sysreg();
+    if s.is_icc_sgi1r() && !s.read {
+        let cell = current_cell();
+        gicglue::sgi1r_write(&cell, reg(frame, s.rt));
+        frame.elr += 4;
+    } else {
+        fail_current(
+            frame,
+            format!(
+                "trapped system register access (op0 {} op1 {} CRn {} CRm {} op2 {})",
+                s.op0, s.op1, s.crn, s.crm, s.op2
+            ),
+            0,
+            esr.0,
+        );
+    }
+}
+
+/// The cell the calling CPU runs.
+pub fn current_cell() -> alloc::sync::Arc<Cell> {
+    let id = cpu::current()
+        .cell
+        .load(core::sync::atomic::Ordering::Acquire);
+    match cell::get(id) {
+        Some(c) => c,
+        None => panic!("CPU {} runs no cell", cpu::current_id()),
+    }
+}
+
+/// Stops the calling CPU's cell for a fault and parks the CPU.
+pub fn fail_current(frame: &TrapFrame, what: String, ipa: u64, esr: u64) -> ! {
+    let cell = current_cell();
+    setup::fail_cell(
+        &cell,
+        Fault {
+            what,
+            ipa,
+            esr,
+            pc: frame.elr,
+            cpu: cpu::current_id(),
+        },
+    );
+    setup::park_current()
+}
