@@ -1,0 +1,461 @@
+//! `dt-cellgen system`: a board → a [`SystemConfig`] whose root cell owns
+//! every CPU, all RAM but the hypervisor's and the cells' reservation, and
+//! every enabled device's MMIO and SPIs.
+
+use std::collections::BTreeMap;
+
+use hv_core::config::{
+    CellConfig, Console, GicConfig, HypervisorConfig, MemFlag, MemoryRegion, Platform, PsciConfig,
+    Range, SystemConfig,
+};
+
+use crate::board::{Board, MemRange, Role};
+use crate::error::{Error, Result};
+use crate::tree::check_range;
+
+pub const PAGE: u64 = 0x1000;
+pub const MIB2: u64 = 0x20_0000;
+/// Default hypervisor memory: image, boot pack and heap.
+pub const DEFAULT_HV_MEM: u64 = 16 << 20;
+/// Gaps between device windows smaller than this are bridged in
+/// `platform.mmio` (unless RAM lies in the gap).
+pub const MMIO_GAP: u64 = 64 << 20;
+
+/// Where the hypervisor's memory is carved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Placement {
+    /// Lowest 2 MiB-aligned free RAM (where `-kernel`/`booti` put images).
+    #[default]
+    Bottom,
+    /// Highest 2 MiB-aligned free RAM.
+    Top,
+}
+
+/// Choices for [`generate_system`].
+#[derive(Debug, Clone)]
+pub struct SystemOptions {
+    /// Hypervisor memory size (rounded up to 2 MiB).
+    pub hv_mem: u64,
+    pub hv_at: Placement,
+    /// RAM kept from the root cell for non-root cells (rounded up to 2 MiB).
+    pub cell_mem: u64,
+    /// Overrides the board name.
+    pub name: Option<String>,
+    /// RAM banks (start, size) replacing the DTB's `/memory`, for boards
+    /// whose boot loader fills it in.
+    pub ram: Vec<(u64, u64)>,
+}
+
+impl Default for SystemOptions {
+    fn default() -> Self {
+        SystemOptions {
+            hv_mem: DEFAULT_HV_MEM,
+            hv_at: Placement::Bottom,
+            cell_mem: 0,
+            name: None,
+            ram: Vec::new(),
+        }
+    }
+}
+
+/// What [`generate_system`] decided besides the config itself.
+#[derive(Debug, Clone, Default)]
+pub struct SystemNotes {
+    /// The cells' reservation (start, size), if any.
+    pub cell_pool: Option<(u64, u64)>,
+    /// INTID → device paths.
+    pub irq_sources: BTreeMap<u32, Vec<String>>,
+    /// Board notes plus generator notes.
+    pub notes: Vec<String>,
+}
+
+pub fn align_up(v: u64, a: u64) -> Option<u64> {
+    v.checked_add(a - 1).map(|x| x & !(a - 1))
+}
+
+pub fn align_down(v: u64, a: u64) -> u64 {
+    v & !(a - 1)
+}
+
+/// `ranges` minus `holes`; both are (start, end) half-open.
+pub fn subtract(ranges: &[(u64, u64)], holes: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    let mut out = ranges.to_vec();
+    for &(hs, he) in holes {
+        let mut next = Vec::new();
+        for (s, e) in out {
+            if he <= s || hs >= e {
+                next.push((s, e));
+                continue;
+            }
+            if hs > s {
+                next.push((s, hs));
+            }
+            if he < e {
+                next.push((he, e));
+            }
+        }
+        out = next;
+    }
+    out.sort_unstable();
+    out
+}
+
+/// Picks a 2 MiB-aligned `size` range inside `free` (half-open ranges).
+pub fn carve(free: &[(u64, u64)], size: u64, at: Placement) -> Option<(u64, u64)> {
+    let fits = |&(s, e): &(u64, u64)| -> Option<(u64, u64)> {
+        match at {
+            Placement::Bottom => {
+                let start = align_up(s, MIB2)?;
+                let end = start.checked_add(size)?;
+                (end <= e).then_some((start, end))
+            }
+            Placement::Top => {
+                let start = align_down(e.checked_sub(size)?, MIB2);
+                (start >= s).then_some((start, start + size))
+            }
+        }
+    };
+    match at {
+        Placement::Bottom => free.iter().find_map(fits),
+        Placement::Top => free.iter().rev().find_map(fits),
+    }
+}
+
+fn page_range(start: u64, size: u64) -> Option<(u64, u64)> {
+    let s = align_down(start, PAGE);
+    let e = align_up(start.checked_add(size)?, PAGE)?;
+    Some((s, e))
+}
+
+/// A region and the nodes it came from.
+struct Piece {
+    start: u64,
+    end: u64,
+    sources: Vec<String>,
+    shared: bool,
+}
+
+/// Merges overlapping pieces, joining their sources.
+fn merge_pieces(mut v: Vec<Piece>) -> Vec<Piece> {
+    v.sort_by_key(|p| (p.start, p.end));
+    let mut out: Vec<Piece> = Vec::new();
+    for p in v {
+        if let Some(last) = out.last_mut() {
+            if p.start < last.end {
+                last.end = last.end.max(p.end);
+                for s in p.sources {
+                    if !last.sources.contains(&s) {
+                        last.sources.push(s);
+                    }
+                }
+                last.shared |= p.shared;
+                continue;
+            }
+        }
+        out.push(p);
+    }
+    out
+}
+
+/// Builds the system config for a board.
+pub fn generate_system(board: &Board, opts: &SystemOptions) -> Result<(SystemConfig, SystemNotes)> {
+    let mut notes = SystemNotes {
+        notes: board.notes.clone(),
+        ..Default::default()
+    };
+    let banks: Vec<MemRange> = if opts.ram.is_empty() {
+        board.ram.clone()
+    } else {
+        let mut v = Vec::new();
+        for &(start, size) in &opts.ram {
+            check_range("--ram", "RAM bank", start, size)?;
+            v.push(MemRange {
+                node: None,
+                start,
+                size,
+                no_map: false,
+            });
+        }
+        v.sort_by_key(|r| r.start);
+        v
+    };
+    if banks.is_empty() {
+        return Err(Error::NoMemory);
+    }
+    if opts.ram.is_empty() {
+        notes.notes.push("RAM: from the DTB's /memory nodes".into());
+    } else {
+        notes
+            .notes
+            .push("RAM: given on the command line (--ram), not from the DTB".into());
+    }
+    let ram: Vec<(u64, u64)> = banks.iter().map(|r| (r.start, r.end())).collect();
+    let all_reserved: Vec<(u64, u64)> = board.reserved.iter().map(|r| (r.start, r.end())).collect();
+    let free = subtract(&ram, &all_reserved);
+
+    let hv_size = align_up(opts.hv_mem.max(MIB2), MIB2).ok_or(Error::BadArgument {
+        what: "--hv-mem",
+        reason: "too large".into(),
+    })?;
+    let hv = carve(&free, hv_size, opts.hv_at).ok_or(Error::NoRoom {
+        what: "the hypervisor",
+        size: hv_size,
+    })?;
+    let free = subtract(&free, &[hv]);
+    let mut taken = vec![hv];
+    if opts.cell_mem > 0 {
+        let size = align_up(opts.cell_mem, MIB2).ok_or(Error::BadArgument {
+            what: "--cell-mem",
+            reason: "too large".into(),
+        })?;
+        let pool = carve(&free, size, Placement::Top).ok_or(Error::NoRoom {
+            what: "the cells' reservation",
+            size,
+        })?;
+        notes.cell_pool = Some((pool.0, pool.1 - pool.0));
+        taken.push(pool);
+    }
+
+    // Root RAM: every bank less the hypervisor, the cells' pool, no-map
+    // reserved memory and /memreserve/. Reserved memory without no-map is
+    // the kernel's to use and stays.
+    let mut holes = taken.clone();
+    for r in &board.reserved {
+        if r.no_map {
+            holes.push((
+                align_down(r.start, PAGE),
+                align_up(r.end(), PAGE).unwrap_or(u64::MAX),
+            ));
+        }
+    }
+    let mut memory = Vec::new();
+    for bank in &banks {
+        let node = bank.node.map(|n| board.path(n)).unwrap_or("(--ram)");
+        for (s, e) in subtract(&[(bank.start, bank.end())], &holes) {
+            let (s, e) = (align_up(s, PAGE).unwrap_or(e), align_down(e, PAGE));
+            if e <= s {
+                continue;
+            }
+            let kept: Vec<&str> = board
+                .reserved
+                .iter()
+                .filter(|r| !r.no_map && r.start < e && r.end() > s)
+                .filter_map(|r| r.node.map(|n| board.path(n)))
+                .collect();
+            let mut comment = format!("RAM {node}");
+            if !kept.is_empty() {
+                comment.push_str(&format!(
+                    " (holds reserved-memory without no-map, left to the kernel: {})",
+                    kept.join(", ")
+                ));
+            }
+            memory.push(MemoryRegion {
+                phys_start: s,
+                virt_start: s,
+                size: e - s,
+                flags: vec![
+                    MemFlag::Read,
+                    MemFlag::Write,
+                    MemFlag::Execute,
+                    MemFlag::Dma,
+                ],
+                comment: Some(comment),
+            });
+        }
+    }
+    if memory.is_empty() {
+        return Err(Error::NoRoom {
+            what: "the root cell's RAM",
+            size: PAGE,
+        });
+    }
+    let entry = memory[0].virt_start;
+
+    // Devices: every enabled device of the root; the GIC and IOMMUs stay
+    // with the hypervisor.
+    let console_path = board.path(board.console.node).to_string();
+    let mut pieces = Vec::new();
+    let mut irqs = Vec::new();
+    let overlaps_ram = |s: u64, e: u64| ram.iter().any(|&(rs, re)| s < re && e > rs);
+    for d in &board.devices {
+        let path = board.path(d.node).to_string();
+        for irq in d.spis() {
+            notes.irq_sources.entry(irq).or_default().push(path.clone());
+        }
+        if d.role != Role::Device || !d.enabled {
+            continue;
+        }
+        let spis = d.spis();
+        irqs.extend(spis.iter().copied());
+        let mut label = path.clone();
+        if !spis.is_empty() {
+            let list: Vec<String> = spis.iter().map(|i| i.to_string()).collect();
+            label.push_str(&format!(" irqs {}", list.join(",")));
+        }
+        for &(start, size) in &d.mmio {
+            let Some((s, e)) = page_range(start, size) else {
+                continue;
+            };
+            if overlaps_ram(s, e) {
+                notes.notes.push(format!(
+                    "{path}: MMIO {start:#x}+{size:#x} overlaps RAM; left out"
+                ));
+                continue;
+            }
+            pieces.push(Piece {
+                start: s,
+                end: e,
+                sources: vec![label.clone()],
+                shared: path == console_path,
+            });
+        }
+    }
+    for host in &board.pci {
+        let path = board.path(host.node);
+        for irq in &host.intx {
+            if let Some(i) = irq.spi() {
+                irqs.push(i);
+                notes
+                    .irq_sources
+                    .entry(i)
+                    .or_default()
+                    .push(format!("{path} (INTx)"));
+            }
+        }
+        let enabled = board.tree.is_enabled(host.node);
+        for &(start, size, kind) in &host.windows {
+            let Some((s, e)) = page_range(start, size) else {
+                continue;
+            };
+            if enabled && !overlaps_ram(s, e) {
+                pieces.push(Piece {
+                    start: s,
+                    end: e,
+                    sources: vec![format!("{path} {kind} window")],
+                    shared: false,
+                });
+            }
+        }
+    }
+    for p in merge_pieces(pieces) {
+        let mut flags = vec![MemFlag::Read, MemFlag::Write, MemFlag::Io];
+        if p.shared {
+            flags.push(MemFlag::Shared);
+        }
+        let mut comment = p.sources.join("; ");
+        if p.shared {
+            comment.push_str(" (shared with the hypervisor console)");
+        }
+        memory.push(MemoryRegion {
+            phys_start: p.start,
+            virt_start: p.start,
+            size: p.end - p.start,
+            flags,
+            comment: Some(comment),
+        });
+    }
+    irqs.sort_unstable();
+    irqs.dedup();
+    for v in notes.irq_sources.values_mut() {
+        v.dedup();
+    }
+
+    // platform.mmio: all device windows (GIC and IOMMUs included), bridged
+    // over small gaps without RAM.
+    let mut win: Vec<(u64, u64)> = Vec::new();
+    for d in &board.devices {
+        for &(start, size) in &d.mmio {
+            if let Some((s, e)) = page_range(start, size) {
+                if !overlaps_ram(s, e) {
+                    win.push((s, e));
+                }
+            }
+        }
+    }
+    for host in &board.pci {
+        for &(start, size, _) in &host.windows {
+            if let Some((s, e)) = page_range(start, size) {
+                if !overlaps_ram(s, e) {
+                    win.push((s, e));
+                }
+            }
+        }
+    }
+    win.sort_unstable();
+    let mut windows: Vec<(u64, u64)> = Vec::new();
+    for (s, e) in win {
+        if let Some(last) = windows.last_mut() {
+            let bridge = s <= last.1.saturating_add(MMIO_GAP) && !overlaps_ram(last.1, s);
+            if s <= last.1 || bridge {
+                last.1 = last.1.max(e);
+                continue;
+            }
+        }
+        windows.push((s, e));
+    }
+
+    let gic = &board.gic;
+    let maintenance_irq = match gic.maintenance_irq {
+        Some(i) => i,
+        None => {
+            notes.notes.push(format!(
+                "{}: no maintenance interrupt stated; assumed INTID 25 (PPI 9)",
+                board.path(gic.node)
+            ));
+            25
+        }
+    };
+    let config = SystemConfig {
+        name: opts.name.clone().unwrap_or_else(|| board.name.clone()),
+        hypervisor: HypervisorConfig {
+            memory: Range {
+                start: hv.0,
+                size: hv.1 - hv.0,
+            },
+            console: Console {
+                base: board.console.base,
+                kind: board.console.kind,
+            },
+        },
+        platform: Platform {
+            cpus: board.cpus.iter().map(|c| c.mpidr).collect(),
+            ram: banks
+                .iter()
+                .map(|r| Range {
+                    start: r.start,
+                    size: r.size,
+                })
+                .collect(),
+            mmio: windows
+                .iter()
+                .map(|&(s, e)| Range {
+                    start: s,
+                    size: e - s,
+                })
+                .collect(),
+            gic: GicConfig {
+                version: gic.version,
+                gicd: gic.gicd.0,
+                gicr: gic.gicr.first().map(|r| r.0),
+                // GICv3's optional GICv2-compatible frames are not used.
+                gicc: gic.gicc.filter(|_| gic.version == 2).map(|r| r.0),
+                gich: gic.gich.filter(|_| gic.version == 2).map(|r| r.0),
+                gicv: gic.gicv.filter(|_| gic.version == 2).map(|r| r.0),
+                maintenance_irq,
+            },
+            psci: PsciConfig {
+                conduit: board.psci.conduit,
+            },
+        },
+        root_cell: CellConfig {
+            name: "root".into(),
+            cpus: (0..board.cpus.len() as u32).collect(),
+            memory,
+            irqs,
+            entry,
+            images: Vec::new(),
+        },
+        boot_cells: Vec::new(),
+    };
+    Ok((config, notes))
+}
