@@ -5,7 +5,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering}
 use spin::Mutex;
 
 use super::boot::MAX_CPUS;
-use super::sysregs::{read_sysreg, sev, wfe, write_sysreg};
+use super::sysregs::{read_sysreg, write_sysreg};
 use hv_core::abi::{CpuStat, CpuState, NUM_CPU_STATS};
 
 /// No cell.
@@ -80,21 +80,7 @@ pub fn own_mpidr() -> u64 {
     read_sysreg!("mpidr_el1") & 0xff_00ff_ffff
 }
 
-/// Parks the calling CPU until a start request arrives, then returns it.
-/// The CPU's timers are stopped so that nothing fires while it waits.
-pub fn wait_for_start(cpu: &PerCpu) -> StartRequest {
-    write_sysreg!("cntv_ctl_el0", 0);
-    write_sysreg!("cntp_ctl_el0", 0);
-    loop {
-        if let Some(req) = cpu.mailbox.lock().take() {
-            return req;
-        }
-        wfe();
-    }
-}
-
-/// Posts a start request to a parked CPU and wakes it.
+/// Posts a start request to a parked CPU; the caller wakes it.
 pub fn post_start(target: &PerCpu, req: StartRequest) {
     *target.mailbox.lock() = Some(req);
-    sev();
 }

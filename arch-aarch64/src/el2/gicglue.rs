@@ -338,6 +338,19 @@ fn refill() {
     }
 }
 
+/// Acknowledges and drops whatever is pending on a parked CPU (the
+/// hypervisor's wake-up SGI; a parked CPU owns no other interrupt).
+pub fn drain_pending() {
+    loop {
+        let a = ack();
+        if a.intid >= 1020 {
+            return;
+        }
+        priority_drop(&a);
+        deactivate(&a);
+    }
+}
+
 /// A physical interrupt while a cell runs: the hypervisor's own SGI and the
 /// maintenance interrupt are handled here, everything else goes to the cell
 /// (hardware interrupts with the HW bit, so the cell's EOI deactivates them).

@@ -9,7 +9,7 @@ use smccc::psci::error::{ALREADY_ON, DENIED, INVALID_PARAMETERS, NOT_SUPPORTED};
 use smccc::psci::*;
 
 use super::boot::TrapFrame;
-use super::cpu::{self, StartRequest, CPUS};
+use super::cpu::{StartRequest, CPUS};
 use super::{setup, traps};
 
 /// PSCI 1.1 / SMCCC 1.1.
@@ -73,7 +73,7 @@ fn cpu_on(target: u64, entry: u64, context: u64) -> i64 {
     if CPUS[c].state() == CpuState::Running {
         return i64::from(ALREADY_ON);
     }
-    cpu::post_start(&CPUS[c], StartRequest { entry, context });
+    setup::start_cpu(c, StartRequest { entry, context });
     0
 }
 

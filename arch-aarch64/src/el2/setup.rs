@@ -15,7 +15,7 @@ use tock_registers::interfaces::{Readable, Writeable};
 
 use super::boot::{secondary_entry, stack_top, vcpu_enter, MAX_CPUS};
 use super::cell::{self, Cell, Fault, CELLS};
-use super::cpu::{self, StartRequest, CPUS, NO_CELL};
+use super::cpu::{self, PerCpu, StartRequest, CPUS, NO_CELL};
 use super::sysregs::*;
 use super::{console, gicglue, heap, mmu};
 
@@ -239,8 +239,8 @@ fn boot(dtb: &[u8], dtb_addr: u64, ram: &[(u64, u64)]) -> Result<(), String> {
             c.cpus,
             c.config.entry
         );
-        cpu::post_start(
-            &CPUS[first],
+        start_cpu(
+            first,
             StartRequest {
                 entry: c.config.entry,
                 context: 0,
@@ -310,7 +310,7 @@ pub fn park_current() -> ! {
     }
     gicglue::reset_vcpu_interface();
     loop {
-        let req = cpu::wait_for_start(me);
+        let req = wait_for_start(me);
         me.park_request.store(false, Ordering::Release);
         let id = me.cell.load(Ordering::Acquire);
         if id == NO_CELL {
@@ -321,6 +321,29 @@ pub fn park_current() -> ! {
                 enter_cell(&c, req)
             }
         }
+    }
+}
+
+/// Waits, in WFI, for a start request. The CPU's timers are stopped so that
+/// nothing fires while it waits; whoever posts a request sends the
+/// hypervisor's SGI, which wakes the WFI and is consumed here.
+fn wait_for_start(me: &PerCpu) -> StartRequest {
+    write_sysreg!("cntv_ctl_el0", 0);
+    write_sysreg!("cntp_ctl_el0", 0);
+    loop {
+        if let Some(req) = me.mailbox.lock().take() {
+            return req;
+        }
+        wfi();
+        gicglue::drain_pending();
+    }
+}
+
+/// Posts a start request to CPU `target` and wakes it.
+pub fn start_cpu(target: usize, req: StartRequest) {
+    cpu::post_start(&CPUS[target], req);
+    if target != cpu::current_id() {
+        gicglue::send_hv_sgi(target);
     }
 }
 

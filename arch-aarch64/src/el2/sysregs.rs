@@ -76,10 +76,9 @@ pub fn clean_dcache_and_invalidate_icache(start: u64, len: u64) {
     unsafe { asm!("dsb sy", "ic ialluis", "dsb sy", "isb", options(nostack)) };
 }
 
-/// Signals an event to all CPUs waiting in `wfe`.
-pub fn sev() {
-    // SAFETY: a hint instruction.
-    unsafe { asm!("dsb sy", "sev", options(nostack)) };
+pub fn wfi() {
+    // SAFETY: waits for an interrupt; no memory effects.
+    unsafe { asm!("wfi", options(nostack)) };
 }
 
 pub fn wfe() {
