@@ -15,12 +15,11 @@ use core::arch::asm;
 use aarch64_cpu::registers::{
     Writeable, ICC_SRE_EL2, ICH_AP0R0_EL2, ICH_AP1R0_EL2, ICH_HCR_EL2, ICH_VMCR_EL2,
 };
-use tock_registers::LocalRegisterCopy;
 
 use crate::access::RegIo;
 use crate::hw::{IchSysregs, Mmio};
 use crate::lr::Lr;
-use crate::regs::{gicc, gicd, gich, GICC_CTLR, GICD_SGIR, GICH_HCR, GICH_VMCR, ICC_CTLR};
+use crate::regs::{gicc, gicd, gich, GICC_CTLR, GICD_SGIR, GICH_HCR, ICC_CTLR};
 use crate::virq::ListRegs;
 
 /// Enables the GICv3 system-register interface for EL2 and lower levels,
@@ -124,10 +123,8 @@ pub fn init_v2_el2(gicc: usize, gich: usize) {
         lrs.write_lr(i, Lr::INVALID);
     }
     let mut h = mmio(gich);
-    h.write32(
-        gich::VMCR,
-        LocalRegisterCopy::<u32, GICH_VMCR::Register>::new(0).get(),
-    );
+    // The cell programs its own virtual priority mask and group enables.
+    h.write32(gich::VMCR, 0);
     h.write32(gich::HCR, GICH_HCR::En::SET.value);
 }
 

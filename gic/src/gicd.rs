@@ -4,7 +4,7 @@
 use crate::access::{
     check_basic, size_mask, write_masked, CellView, Denied, Family, MmioAccess, RegIo, WriteKind,
 };
-use crate::regs::{gicd, GICD_IROUTER};
+use crate::regs::{gicd, GICD_IROUTER, GICD_TYPER_V3};
 use crate::sgi::filter_sgir_v2;
 use crate::GicVersion;
 
@@ -78,6 +78,13 @@ pub fn gicd_access(
     if passthrough {
         require_word(acc)?;
         return Ok(match acc.write {
+            // No LPIs or message-based SPIs for cells (their registers are
+            // RAZ/WI): say so, rather than let a guest set them up.
+            None if off == gicd::TYPER && ver == GicVersion::V3 => {
+                let hidden =
+                    GICD_TYPER_V3::MBIS::SET + GICD_TYPER_V3::LPIS::SET + GICD_TYPER_V3::DVIS::SET;
+                hw.read(off, 4) & !u64::from(hidden.value)
+            }
             None => hw.read(off, 4),
             Some(_) => 0,
         });

@@ -2,7 +2,7 @@
 
 use crate::access::{check_basic, CellView, CpuId, Denied, Family, MmioAccess, RegIo, WriteKind};
 use crate::gicd::private_allowed;
-use crate::regs::{gicr, GICR_CTLR};
+use crate::regs::{gicr, GICR_CTLR, GICR_TYPER};
 
 const fn family(base: u64, bits: u32, kind: WriteKind, bytes: bool) -> Family {
     Family {
@@ -54,7 +54,15 @@ pub fn gicr_access(
         if acc.size != 4 && !(acc.size == 8 && off == gicr::TYPER) {
             return Err(width(acc));
         }
-        return Ok(read_only(acc, hw));
+        // No LPIs for cells: hide the capability; Last and the affinity
+        // read as hardware says.
+        let hidden = GICR_TYPER::PLPIS::SET + GICR_TYPER::DirectLPI::SET;
+        let hidden = if off == gicr::TYPER {
+            u64::from(hidden.value)
+        } else {
+            0
+        };
+        return Ok(read_only(acc, hw) & !hidden);
     }
     if off == gicr::IIDR || (gicr::ID..gicr::RD_SIZE).contains(&off) {
         require_word(acc)?;

@@ -4,6 +4,7 @@
 use tock_registers::LocalRegisterCopy;
 
 use crate::regs::{GICH_LR, ICH_LR};
+use crate::GicVersion;
 
 /// State of a virtual interrupt in a list register.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,7 +56,7 @@ pub struct Lr {
 }
 
 impl Lr {
-    /// A pending Group 1 interrupt.
+    /// A pending Group 1 interrupt (GICv3 guests; see [`Lr::pending_for`]).
     pub const fn pending(vintid: u32, pintid: Option<u32>, priority: u8) -> Self {
         Self {
             vintid,
@@ -63,6 +64,24 @@ impl Lr {
             priority,
             state: LrState::Pending,
             group1: true,
+        }
+    }
+
+    /// A pending interrupt in the group a guest of GIC version `ver`
+    /// enables: Group 1 on GICv3 (ICC_IGRPEN1_EL1), Group 0 on GICv2 (a
+    /// guest's GICC_CTLR bit 0 enables virtual Group 0 only).
+    pub const fn pending_for(
+        ver: GicVersion,
+        vintid: u32,
+        pintid: Option<u32>,
+        priority: u8,
+    ) -> Self {
+        Self {
+            vintid,
+            pintid,
+            priority,
+            state: LrState::Pending,
+            group1: matches!(ver, GicVersion::V3),
         }
     }
 

@@ -163,6 +163,19 @@ register_bitfields! {u32,
         VENG1 OFFSET(1) NUMBITS(1) [],
         VPMR OFFSET(27) NUMBITS(5) [],
     ],
+    /// GICv3 GICD_TYPER: the LPI and message-based-SPI capabilities that
+    /// cells do not get.
+    pub GICD_TYPER_V3 [
+        MBIS OFFSET(16) NUMBITS(1) [],
+        LPIS OFFSET(17) NUMBITS(1) [],
+        DVIS OFFSET(18) NUMBITS(1) [],
+    ],
+    /// GICv3 GICR_TYPER (low word): the LPI capabilities cells do not get.
+    pub GICR_TYPER [
+        PLPIS OFFSET(0) NUMBITS(1) [],
+        DirectLPI OFFSET(3) NUMBITS(1) [],
+        Last OFFSET(4) NUMBITS(1) [],
+    ],
     /// GICv3 GICR_WAKER.
     pub GICR_WAKER [
         ProcessorSleep OFFSET(1) NUMBITS(1) [],

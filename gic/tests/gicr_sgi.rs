@@ -58,9 +58,10 @@ fn own_frame_passes_through_except_lpis_sleep_and_maintenance() {
         current: cpus[0],
     };
     let mut hw = FakeRegs::new();
-    // The last redistributor: TYPER.Last (bit 4) as hardware says.
+    // The last redistributor: TYPER.Last (bit 4) as hardware says; PLPIS
+    // (bit 0) and DirectLPI (bit 3) hidden.
     let typer = (3u64 << 32) | (3 << 8) | (1 << 4);
-    hw.set(0x8, 8, typer);
+    hw.set(0x8, 8, typer | 0b1001);
     // A sibling CPU's frame of the same cell passes through too.
     assert_eq!(rd(&view, cpus[1], &mut hw, 0x8, 8), typer);
 
