@@ -363,9 +363,9 @@ pub fn check_against_board(sys: &SystemConfig, board: &BoardInfo) -> Result<(), 
                 if irq != gic.maintenance_irq {
                     errs.push(
                         "platform.gic.maintenance_irq",
-                        ConfigErrorKind::AddressMismatch {
-                            configured: u64::from(gic.maintenance_irq),
-                            board: u64::from(irq),
+                        ConfigErrorKind::MaintenanceIrqMismatch {
+                            configured: gic.maintenance_irq,
+                            board: irq,
                         },
                     );
                 }

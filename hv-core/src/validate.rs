@@ -140,6 +140,8 @@ pub enum ConfigErrorKind {
     GicVersionMismatch { configured: u8, board: u8 },
     /// A configured address differs from the board's.
     AddressMismatch { configured: u64, board: u64 },
+    /// The board's GIC names another maintenance interrupt.
+    MaintenanceIrqMismatch { configured: u32, board: u32 },
     /// A configured value the board does not have (no GIC, no PSCI, a frame).
     BoardLacks { what: &'static str },
     /// The board's PSCI conduit differs.
@@ -273,6 +275,10 @@ impl fmt::Display for ConfigErrorKind {
             AddressMismatch { configured, board } => write!(
                 f,
                 "{configured:#x} configured, the board has {board:#x}"
+            ),
+            MaintenanceIrqMismatch { configured, board } => write!(
+                f,
+                "INTID {configured} configured, the board's GIC uses INTID {board}"
             ),
             BoardLacks { what } => write!(f, "the board has no {what}"),
             PsciMismatch { configured, board } => write!(

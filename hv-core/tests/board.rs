@@ -92,12 +92,14 @@ fn mismatches_refused() {
     });
     sys.platform.gic.gicr = Some(0x080b_0000);
     sys.platform.psci.conduit = PsciConduit::Hvc;
+    sys.platform.gic.maintenance_irq = 26;
     assert_eq!(
         messages(&sys, &v3),
         [
             "platform.cpus[4]: MPIDR 0x100 is not a CPU of the board",
             "platform.ram[1]: RAM 0x100000000..0x110000000 is not inside one RAM bank of the board",
             "platform.gic.gicr: 0x80b0000 configured, the board has 0x80a0000",
+            "platform.gic.maintenance_irq: INTID 26 configured, the board's GIC uses INTID 25",
             "platform.psci.conduit: conduit hvc configured, the board's PSCI uses smc",
         ]
     );

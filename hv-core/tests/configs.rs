@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use hv_core::blob::{decode_cell, decode_system, encode_cell, encode_system};
 use hv_core::config::{CellConfig, SystemConfig};
 use hv_core::memmap::CellMemoryMap;
-use hv_core::validate::{validate_cell, validate_system};
+use hv_core::validate::{validate_cell, validate_cell_alone, validate_system};
 
 fn toml_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -63,6 +63,7 @@ fn systems_validate_and_round_trip() {
 fn each_cell_validates_as_boot_cell() {
     for (spath, sys) in systems() {
         for (cpath, cell) in cells() {
+            validate_cell_alone(&cell).unwrap_or_else(|e| panic!("{}:\n{e}", cpath.display()));
             validate_cell(&sys, &cell, &[])
                 .unwrap_or_else(|e| panic!("{} in {}:\n{e}", cpath.display(), spath.display()));
             let mut with = sys.clone();
