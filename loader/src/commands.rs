@@ -116,6 +116,12 @@ pub fn check(args: &CheckArgs) -> Result<Vec<String>, Error> {
             if let Err(e) = validate_system(sys) {
                 errors.push(config_errors(name, &e));
             }
+            if let (Some(board), Some(dtb)) = (&board, &args.dtb) {
+                if let Err(e) = check_against_board(sys, board) {
+                    let what = format!("{name} (board {})", display(dtb));
+                    errors.push(config_errors(&what, &e));
+                }
+            }
         }
     }
 

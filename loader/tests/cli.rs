@@ -122,6 +122,30 @@ fn check_against_qemu_dtbs() {
 }
 
 #[test]
+fn system_option_checked_against_board() {
+    let sys = config("qemu-arm64-gicv2.toml");
+    let dtb = fixture_dtb(3);
+    let cell = config("cells/qemu-probe.toml");
+    let o = cellblock(&[
+        "config".as_ref(),
+        "check".as_ref(),
+        cell.as_os_str(),
+        "--system".as_ref(),
+        sys.as_os_str(),
+        "--dtb".as_ref(),
+        dtb.as_os_str(),
+    ]);
+    assert_fails(
+        &o,
+        &[format!(
+            "cellblock: {} (board {}): platform.gic.version: GIC version 2 configured, the board has version 3",
+            sys.display(),
+            dtb.display()
+        )],
+    );
+}
+
+#[test]
 fn cell_needs_a_system() {
     let cell = config("cells/qemu-probe.toml");
     let o = cellblock(&["config".as_ref(), "check".as_ref(), cell.as_os_str()]);
