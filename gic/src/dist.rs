@@ -151,7 +151,7 @@ pub fn redistributor_wake_on(hw: &mut impl RegIo) -> Result<(), WakeTimeout> {
 /// Sets up the private interrupts (SGIs and PPIs) of the current CPU:
 /// `hw` is the CPU's GICR frame pair (GICv3) or the distributor (GICv2,
 /// banked). Group as in the module docs, priority [`DEFAULT_PRIORITY`],
-/// SGIs and the maintenance interrupt enabled, other PPIs disabled (the
+/// SGIs (including [`HV_SGI`](crate::HV_SGI)) and the maintenance interrupt enabled, other PPIs disabled (the
 /// cell enables those it uses), nothing pending or active.
 pub fn init_private_on(ver: GicVersion, hw: &mut impl RegIo) {
     let (igroupr, icenabler, isenabler, icpendr, icactiver, ipriorityr) = match ver {

@@ -8,14 +8,18 @@ use crate::regs::{gicd, GICD_IROUTER, GICD_TYPER_V3};
 use crate::sgi::filter_sgir_v2;
 use crate::GicVersion;
 
-/// Private INTIDs (SGI/PPI) the hypervisor keeps for itself: a cell can
-/// neither see nor change their configuration. Only the maintenance
-/// interrupt, which list-register refill depends on.
+/// The maintenance interrupt (PPI 9), which list-register refill depends
+/// on.
 pub const MAINTENANCE_INTID: u32 = 25;
 
-/// Bit mask (bit n = INTID n) of the private interrupts reserved for the
-/// hypervisor; see [`MAINTENANCE_INTID`].
-pub const HV_RESERVED_PRIVATE: u32 = 1 << MAINTENANCE_INTID;
+/// The SGI the hypervisor keeps for its own signalling between CPUs (park
+/// and wake requests). Cells can neither send it nor configure it.
+pub const HV_SGI: u32 = 15;
+
+/// Bit mask (bit n = INTID n) of the private interrupts (SGIs, PPIs) the
+/// hypervisor keeps for itself: a cell neither sees nor changes their
+/// configuration on its CPUs ([`MAINTENANCE_INTID`], [`HV_SGI`]).
+pub const HV_RESERVED_PRIVATE: u32 = (1 << MAINTENANCE_INTID) | (1 << HV_SGI);
 
 /// Whether a cell may touch private interrupt `intid` (< 32) of one of its
 /// own CPUs.

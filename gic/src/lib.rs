@@ -64,7 +64,7 @@ pub use dist::{
     init_distributor_on, init_private_on, redistributor_wake_on, route_spi_on, WakeTimeout,
     DEFAULT_PRIORITY,
 };
-pub use gicd::{gicd_access, HV_RESERVED_PRIVATE, MAINTENANCE_INTID};
+pub use gicd::{gicd_access, HV_RESERVED_PRIVATE, HV_SGI, MAINTENANCE_INTID};
 pub use gicr::gicr_access;
 pub use irqset::{IntIdOutOfRange, IrqSet, MAX_INTID};
 pub use lr::{Lr, LrState};

@@ -5,6 +5,7 @@ use alloc::vec::Vec;
 use tock_registers::LocalRegisterCopy;
 
 use crate::access::CellView;
+use crate::gicd::HV_SGI;
 use crate::regs::{GICD_SGIR, ICC_SGI1R, MPIDR};
 
 /// Filters a trapped ICC_SGI1R_EL1 write of the cell in `view`.
@@ -14,11 +15,14 @@ use crate::regs::{GICD_SGIR, ICC_SGI1R, MPIDR};
 /// becomes explicit lists of the cell's other CPUs; a list names only the
 /// cell's CPUs in the addressed Aff3.Aff2.Aff1 cluster and range. One value
 /// per (Aff3, Aff2, Aff1, RS) group, in the order of `view.cpus`; empty when
-/// no CPU of the cell is addressed.
+/// no CPU of the cell is addressed or the SGI is [`HV_SGI`].
 pub fn filter_sgi1r(view: &CellView, value: u64) -> Vec<u64> {
     let req = LocalRegisterCopy::<u64, ICC_SGI1R::Register>::new(value);
     let all_but_self = req.is_set(ICC_SGI1R::IRM);
     let mut out: Vec<u64> = Vec::new();
+    if req.read(ICC_SGI1R::INTID) == u64::from(HV_SGI) {
+        return out;
+    }
     for cpu in view.cpus {
         let aff = LocalRegisterCopy::<u64, MPIDR::Register>::new(cpu.mpidr);
         let aff0 = aff.read(MPIDR::Aff0);
@@ -56,10 +60,13 @@ pub fn filter_sgi1r(view: &CellView, value: u64) -> Vec<u64> {
 /// Filters a GICv2 GICD_SGIR write of the cell in `view`.
 ///
 /// Returns the GICD_SGIR value to write (TargetListFilter 0, an explicit
-/// list of the cell's CPUs), or `None` when no CPU of the cell is targeted
-/// (or the filter is the reserved value 3).
+/// list of the cell's CPUs), or `None` when no CPU of the cell is targeted,
+/// the filter is the reserved value 3 or the SGI is [`HV_SGI`].
 pub fn filter_sgir_v2(view: &CellView, value: u32) -> Option<u32> {
     let req = LocalRegisterCopy::<u32, GICD_SGIR::Register>::new(value);
+    if req.read(GICD_SGIR::SGIINTID) == HV_SGI {
+        return None;
+    }
     let cell = view.v2_mask();
     let targets = match req.read_as_enum(GICD_SGIR::TargetListFilter) {
         Some(GICD_SGIR::TargetListFilter::Value::List) => {

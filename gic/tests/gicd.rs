@@ -256,7 +256,7 @@ fn v2_private_interrupts_are_the_current_cpus_own_except_maintenance() {
         hw.writes,
         [
             (0x180, 4, 0xffff_0000 & !(1 << gic::MAINTENANCE_INTID)),
-            (0x100, 4, 0x0000_ffff)
+            (0x100, 4, 0x0000_ffff & !(1 << gic::HV_SGI))
         ]
     );
     // Priority of PPI 27 (the virtual timer) is the cell's; 25 is not.
@@ -298,9 +298,18 @@ fn v2_sgir_is_filtered_to_the_cell() {
     wr(V2, &cell, &mut hw, 0xf00, 4, sgir(1, 0, 6));
     // "Self": CPU 2.
     wr(V2, &cell, &mut hw, 0xf00, 4, sgir(2, 0, 7));
-    // Only foreign CPUs, or the reserved filter: nothing is sent.
+    // Only foreign CPUs, the reserved filter or the hypervisor's SGI:
+    // nothing is sent.
     wr(V2, &cell, &mut hw, 0xf00, 4, sgir(0, 0x03, 1));
     wr(V2, &cell, &mut hw, 0xf00, 4, sgir(3, 0xff, 1));
+    wr(
+        V2,
+        &cell,
+        &mut hw,
+        0xf00,
+        4,
+        sgir(0, 0x0c, u64::from(gic::HV_SGI)),
+    );
     assert_eq!(
         hw.writes,
         [

@@ -73,8 +73,8 @@ fn own_frame_passes_through_except_lpis_sleep_and_maintenance() {
         hw.writes,
         [
             (SGI_BASE + 0x180, 4, 0xffff_0000 & !(1 << 25)),
-            (SGI_BASE + 0x100, 4, 0x0000_ffff),
-            (SGI_BASE + 0x80, 4, 0xffff_ffff & !(1 << 25)),
+            (SGI_BASE + 0x100, 4, 0x0000_7fff),
+            (SGI_BASE + 0x80, 4, 0xffff_ffff & !(1 << 25) & !(1 << 15)),
         ]
     );
     // Virtual timer PPI 27 priority, by byte.
@@ -168,6 +168,9 @@ fn sgi1r_list_is_restricted_to_the_cell() {
     // Only foreign CPUs, or another cluster: nothing.
     assert!(filter_sgi1r(&view, sgi1r(3, 0, 0b1100)).is_empty());
     assert!(filter_sgi1r(&view, sgi1r(3, 1, 0b0011)).is_empty());
+    // The hypervisor's own SGI is never sent for a cell.
+    assert!(filter_sgi1r(&view, sgi1r(u64::from(gic::HV_SGI), 0, 0b0011)).is_empty());
+    assert!(filter_sgi1r(&view, IRM | (u64::from(gic::HV_SGI) << 24)).is_empty());
     // Aff2/Aff3 must match too.
     assert!(filter_sgi1r(&view, sgi1r(3, 0, 0b0011) | (1 << 32)).is_empty());
 }
