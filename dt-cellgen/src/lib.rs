@@ -16,6 +16,7 @@ pub mod args;
 pub mod board;
 pub mod cell;
 pub mod check;
+pub mod debian;
 pub mod dtb;
 pub mod error;
 pub mod irq;

@@ -96,6 +96,13 @@ enum Cmd {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Downloads Debian's newest 6.1 arm64 kernel package (once) and prints
+    /// the directory of its DTBs, for CELLBLOCK_DEBIAN_DTBS.
+    FetchDebianDtbs {
+        /// Cache directory (default: $CELLBLOCK_CACHE or ~/.cache/cellblock).
+        #[arg(long)]
+        cache: Option<PathBuf>,
+    },
     /// Writes the DTB a Linux non-root cell boots with.
     GuestDtb {
         dtb: PathBuf,
@@ -261,6 +268,12 @@ fn run(cli: Cli) -> Result<()> {
             };
             let bytes = dtb::root_dtb(&board, &sys, &cells, &opts)?;
             write(&out, &bytes)
+        }
+        Cmd::FetchDebianDtbs { cache } => {
+            let cache = cache.unwrap_or_else(dt_cellgen::debian::cache_dir);
+            let dir = dt_cellgen::debian::fetch_dtbs(&cache)?;
+            println!("{}", dir.display());
+            Ok(())
         }
         Cmd::GuestDtb {
             dtb,
