@@ -12,11 +12,53 @@
 //! registers enabled for EL1, MIDR/MPIDR passed through), installs a tiny EL2
 //! vector table that answers hypercalls (debug-console putc goes to the
 //! PL011, everything else returns -ENOSYS) and drops to EL1h at the same
-//! code. At EL1 (in a cell, or QEMU without EL2) it enables FP/SIMD, sets
-//! SCTLR_EL1 (MMU and data cache off, instruction cache on), points SP at the
-//! stack in BSS, zeroes BSS, installs VBAR_EL1 and calls [`rust_entry`].
+//! code. At EL1 (in a cell, or QEMU without EL2) it enables FP/SIMD, turns
+//! on the MMU and caches with the identity map [`IDENTITY_MAP`], points SP at
+//! the stack in BSS, zeroes BSS, installs VBAR_EL1 and calls [`rust_entry`].
+//!
+//! Why a stage-1 map at all: with the MMU off every data access is
+//! Device-nGnRnE, uncached. On hardware that would put the IRQ entry's
+//! 720-byte register frame and the handler's stack traffic into gic-demo's
+//! measurement (microseconds, not the hypervisor's cost) and would forbid
+//! unaligned accesses and exclusives. One level-1 table of 1 GiB blocks is
+//! enough for every address an inmate uses, so the cost is four
+//! descriptors.
 
 use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+/// MAIR_EL1: attribute 0 = Device-nGnRnE, attribute 1 = Normal memory,
+/// inner and outer write-back, read- and write-allocate.
+const MAIR_EL1: u64 = 0xff << 8;
+const ATTR_DEVICE: u64 = 0 << 2;
+const ATTR_NORMAL: u64 = 1 << 2;
+
+/// TCR_EL1: T0SZ = 32 (4 GiB of VA, walks start at level 1), table walks
+/// inner/outer write-back cacheable and inner shareable, 4 KiB granule,
+/// TTBR1 walks disabled (EPD1), IPS = 32 bits.
+const TCR_EL1: u64 = 32 | (1 << 8) | (1 << 10) | (3 << 12) | (1 << 23);
+
+/// Level-1 block descriptor bits: valid block, access flag.
+const BLOCK: u64 = 0b01 | (1 << 10);
+/// Inner shareable (Normal memory).
+const INNER_SHAREABLE: u64 = 3 << 8;
+/// Neither EL0 nor EL1 may execute (device memory).
+const EXECUTE_NEVER: u64 = (1 << 54) | (1 << 53);
+
+/// The level-1 table: 0..1 GiB (GIC, UART and every other device of QEMU
+/// `virt` and of the cell configs) as Device-nGnRnE, never executable;
+/// 1..2 GiB (RAM, where the image runs) as Normal write-back memory; the
+/// rest unmapped, so a stray access faults and is reported. The probe's
+/// 0x5000_0000 lies in the Normal GiB: it is still a single `ldr`, whose
+/// stage-2 abort the hypervisor decodes.
+#[repr(C, align(4096))]
+struct Level1Table([u64; 4]);
+
+static IDENTITY_MAP: Level1Table = Level1Table([
+    BLOCK | ATTR_DEVICE | EXECUTE_NEVER,
+    0x4000_0000 | BLOCK | ATTR_NORMAL | INNER_SHAREABLE,
+    0,
+    0,
+]);
 
 static STARTED_AT_EL2: AtomicBool = AtomicBool::new(false);
 
@@ -104,6 +146,23 @@ _start:
     movk    x9, #0x30d0, lsl #16    // MMU, D-cache, alignment check off
     msr     sctlr_el1, x9
     isb
+    adrp    x9, {identity_map}      // stage 1: identity map, see IDENTITY_MAP
+    add     x9, x9, :lo12:{identity_map}
+    msr     ttbr0_el1, x9
+    mov     x9, #{mair}
+    msr     mair_el1, x9
+    movz    x9, #{tcr_lo}
+    movk    x9, #{tcr_hi}, lsl #16
+    msr     tcr_el1, x9
+    isb
+    tlbi    vmalle1
+    ic      iallu
+    dsb     nsh
+    isb
+    movz    x9, #0x180d             // SCTLR_EL1 as above plus M and C
+    movk    x9, #0x30d0, lsl #16
+    msr     sctlr_el1, x9
+    isb
     adrp    x9, __stack_top
     add     x9, x9, :lo12:__stack_top
     mov     sp, x9
@@ -161,4 +220,8 @@ cellblock_el2_lower_sync:
     eret
     "#,
     rust_entry = sym rust_entry,
+    identity_map = sym IDENTITY_MAP,
+    mair = const MAIR_EL1,
+    tcr_lo = const TCR_EL1 & 0xffff,
+    tcr_hi = const TCR_EL1 >> 16,
 );

@@ -23,15 +23,14 @@
 //!
 //! # Memory model
 //!
-//! The inmates run with the stage-1 MMU off. Every data access is then
-//! Device-nGnRnE: no unaligned accesses (the target is built with
-//! `+strict-align`, so the compiler emits none) and no load/store-exclusive
-//! pairs (whether exclusives work on Device memory is implementation
-//! defined). Shared state therefore uses atomics with relaxed `load`/`store`
-//! only, which compile to plain `ldr`/`str`; no read-modify-write atomics are
-//! used anywhere. This keeps the entry code free of page tables, and the demos
-//! do nothing that needs caches: gic-demo measures interrupt latency, which the
-//! hypervisor's path dominates.
+//! The entry code turns the stage-1 MMU on with a fixed identity map (see
+//! `entry.rs`): RAM at 1..2 GiB is Normal write-back memory, the device
+//! range below 1 GiB is Device-nGnRnE. Device registers are only touched
+//! through `read_volatile`/`write_volatile` of 32 bits (64 for
+//! GICD_IROUTER), i.e. single `ldr`/`str`, which a hypervisor can decode
+//! when it traps them. Shared state uses atomics with relaxed `load`/`store`
+//! (plain `ldr`/`str`); the inmates run on one CPU, so nothing needs
+//! read-modify-write atomics.
 
 #![cfg_attr(not(test), no_std)]
 #![deny(clippy::undocumented_unsafe_blocks)]

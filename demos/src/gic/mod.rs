@@ -63,7 +63,7 @@ impl fmt::Display for Version {
 pub enum Error {
     /// No redistributor frame's GICR_TYPER affinity matches this CPU.
     NoRedistributor {
-        /// This CPU's affinity in GICR_TYPER[63:32] layout.
+        /// This CPU's affinity in `GICR_TYPER[63:32]` layout.
         affinity: u32,
     },
     /// The redistributor kept GICR_WAKER.ChildrenAsleep set.
@@ -96,7 +96,7 @@ impl fmt::Display for Error {
     }
 }
 
-/// The affinity of `mpidr` as GICR_TYPER[63:32] holds it:
+/// The affinity of `mpidr` as `GICR_TYPER[63:32]` holds it:
 /// Aff3:Aff2:Aff1:Aff0.
 pub fn gicr_affinity(mpidr: u64) -> u32 {
     // Both masks keep the value within 32 bits.
