@@ -220,7 +220,13 @@ fn memory_regs(t: &Tree) -> Vec<(u64, u64)> {
 fn root_dtb_leaves_out_what_the_cell_takes() {
     let (board, sys, _) = system("qemu-virt-gicv3.dtb", 64 << 20);
     let cell = demo_cell(&sys, &board);
-    let bytes = root_dtb(&board, &sys, &[cell.clone()], &RootOptions::default()).expect("root DTB");
+    let bytes = root_dtb(
+        &board,
+        &sys,
+        std::slice::from_ref(&cell),
+        &RootOptions::default(),
+    )
+    .expect("root DTB");
     let t = Tree::parse(&bytes).expect("root DTB parses back");
     assert_eq!(cpu_regs(&t), vec![0, 1, 2]);
     let mem = memory_regs(&t);
