@@ -150,7 +150,11 @@ impl Stage2Table {
         access: Access,
         kind: MemKind,
     ) -> Result<(), Stage2Error> {
-        if ipa % PAGE != 0 || pa % PAGE != 0 || size % PAGE != 0 || size == 0 {
+        if !ipa.is_multiple_of(PAGE)
+            || !pa.is_multiple_of(PAGE)
+            || !size.is_multiple_of(PAGE)
+            || size == 0
+        {
             return Err(Stage2Error::Unaligned { ipa, pa, size });
         }
         let end = ipa
@@ -232,10 +236,30 @@ fn granule(level: usize) -> u64 {
     1 << (12 + 9 * (3 - level as u32))
 }
 
-/// VTCR_EL2 for a 39-bit IPA space with a level-1 root and 4 KiB granule,
-/// given ID_AA64MMFR0_EL1.PARange (which becomes VTCR_EL2.PS).
+/// Physical address bits for an ID_AA64MMFR0_EL1.PARange value.
+pub fn pa_bits(pa_range: u64) -> u32 {
+    match pa_range {
+        0 => 32,
+        1 => 36,
+        2 => 40,
+        3 => 42,
+        4 => 44,
+        5 => 48,
+        _ => 52,
+    }
+}
+
+/// IPA bits a cell gets on a CPU with this PARange: the PA size, at most
+/// [`IPA_BITS`] (what a level-1 root covers).
+pub fn ipa_bits(pa_range: u64) -> u32 {
+    pa_bits(pa_range).min(IPA_BITS)
+}
+
+/// VTCR_EL2 for a level-1 root and 4 KiB granule, given
+/// ID_AA64MMFR0_EL1.PARange (which becomes VTCR_EL2.PS and bounds the IPA
+/// size).
 pub fn vtcr(pa_range: u64) -> u64 {
-    let t0sz = 64 - u64::from(IPA_BITS);
+    let t0sz = 64 - u64::from(ipa_bits(pa_range));
     let sl0 = 1; // start at level 1
     let irgn0 = 1; // write-back write-allocate
     let orgn0 = 1;
@@ -376,6 +400,8 @@ mod tests {
     fn vtcr_fields() {
         let v = vtcr(2); // 40-bit PA
         assert_eq!(v & 0x3f, 25);
+        assert_eq!(vtcr(1) & 0x3f, 64 - 36, "36-bit PA bounds the IPA space");
+        assert_eq!((vtcr(0) >> 16) & 7, 0);
         assert_eq!((v >> 6) & 3, 1);
         assert_eq!((v >> 16) & 7, 2);
         assert_eq!(vttbr(0x4100_0000, 3), (3 << 48) | 0x4100_0000);

@@ -128,9 +128,16 @@ pub fn build(
     spis: gic::IrqSet,
     taken: Taken,
     gicv2_cpu_if: Option<(u64, u64)>,
+    ipa_bits: u32,
 ) -> Result<Cell, Stage2Error> {
     let mut t = Stage2Table::new();
     for r in &config.memory {
+        if r.virt_start.saturating_add(r.size) > 1u64 << ipa_bits {
+            return Err(Stage2Error::OutOfRange {
+                ipa: r.virt_start,
+                size: r.size,
+            });
+        }
         let (access, kind) = access_of(&r.flags);
         map_except(
             &mut t,

@@ -132,8 +132,8 @@ fn boot(dtb: &[u8], dtb_addr: u64, ram: &[(u64, u64)]) -> Result<(), String> {
     let bytes = unsafe {
         core::slice::from_raw_parts(pack_start as *const u8, (bank_end - pack_start) as usize)
     };
-    let pack = Pack::parse(bytes).map_err(|e| format!("boot pack: {e}"))?;
-    let blob = pack.config_blob().map_err(|e| format!("boot pack: {e}"))?;
+    let pack = Pack::parse(bytes).map_err(|e| format!("{e}"))?;
+    let blob = pack.config_blob().map_err(|e| format!("{e}"))?;
     let sys = hv_core::blob::decode_system(blob).map_err(|e| format!("system config: {e}"))?;
     hv_core::validate::validate_system(&sys).map_err(|e| format!("system config: {e}"))?;
     let board = hv_core::board::BoardInfo::from_dtb(dtb).map_err(|e| format!("board DTB: {e}"))?;
@@ -294,7 +294,8 @@ fn create_cells(sys: &SystemConfig) -> Result<Vec<Arc<Cell>>, String> {
                 .map_err(|_| format!("cell \"{}\": IRQ {irq} out of range", config.name))?;
         }
         let t: &[(u64, u64)] = if root { &taken } else { &hv_only };
-        let cell = cell::build(id, config.clone(), cpus, spis, t, gicv2)
+        let ipa_bits = stage2::ipa_bits(PA_RANGE.load(Ordering::Relaxed));
+        let cell = cell::build(id, config.clone(), cpus, spis, t, gicv2, ipa_bits)
             .map_err(|e| format!("cell \"{}\": stage-2 tables: {e}", config.name))?;
         cells.push(Arc::new(cell));
     }
