@@ -1,0 +1,101 @@
+//! The board configs in configs/ that dt-cellgen generated: each validates,
+//! its demo cell validates beside it, and (with the Debian DTBs at hand)
+//! each is exactly what dt-cellgen generates today with the options
+//! docs/boards.md gives.
+
+use std::path::{Path, PathBuf};
+
+use dt_cellgen::board::Board;
+use dt_cellgen::debian::DTBS_ENV;
+use dt_cellgen::output::system_toml;
+use dt_cellgen::system::{generate_system, Placement, SystemOptions};
+use hv_core::config::{CellConfig, SystemConfig};
+
+struct BoardConfig {
+    file: &'static str,
+    dtb: &'static str,
+    hv_at: Placement,
+    ram: &'static [(u64, u64)],
+}
+
+const MIB64: u64 = 64 << 20;
+
+const BOARDS: &[BoardConfig] = &[
+    BoardConfig {
+        file: "jetson-tx1",
+        dtb: "nvidia/tegra210-p2371-2180.dtb",
+        hv_at: Placement::Bottom,
+        ram: &[],
+    },
+    BoardConfig {
+        file: "hikey",
+        dtb: "hisilicon/hi6220-hikey.dtb",
+        hv_at: Placement::Top,
+        ram: &[],
+    },
+    BoardConfig {
+        file: "hikey960",
+        dtb: "hisilicon/hi3660-hikey960.dtb",
+        hv_at: Placement::Top,
+        ram: &[(0x0, 0x3210_0000), (0x3220_0000, 0x8de0_0000)],
+    },
+    BoardConfig {
+        file: "rk3399-rockpro64",
+        dtb: "rockchip/rk3399-rockpro64.dtb",
+        hv_at: Placement::Top,
+        ram: &[(0x20_0000, 0x7fe0_0000)],
+    },
+];
+
+fn configs() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs")
+}
+
+fn read<T: serde::de::DeserializeOwned>(p: &Path) -> T {
+    let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn board_configs_and_demo_cells_validate() {
+    for b in BOARDS {
+        let sys: SystemConfig = read(&configs().join(format!("{}.toml", b.file)));
+        dt_cellgen::check_system(&sys).unwrap_or_else(|e| panic!("{}: {e}", b.file));
+        assert_eq!(sys.name, b.file);
+        let cell: CellConfig = read(&configs().join(format!("cells/{}-demo.toml", b.file)));
+        dt_cellgen::check_cell(&sys, &cell, &[]).unwrap_or_else(|e| panic!("{} demo: {e}", b.file));
+        assert_eq!(cell.entry, 0x4020_0000);
+    }
+}
+
+#[test]
+fn board_configs_are_what_dt_cellgen_generates() {
+    let Some(dir) = std::env::var_os(DTBS_ENV) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{DTBS_ENV} must be set in CI (dt-cellgen fetch-debian-dtbs)"
+        );
+        eprintln!("{DTBS_ENV} not set: regeneration check skipped");
+        return;
+    };
+    for b in BOARDS {
+        let dtb = std::fs::read(Path::new(&dir).join(b.dtb)).expect("board DTB");
+        let board = Board::from_dtb(&dtb).expect("board reads");
+        let opts = SystemOptions {
+            hv_at: b.hv_at,
+            cell_mem: MIB64,
+            name: Some(b.file.to_string()),
+            ram: b.ram.to_vec(),
+            ..Default::default()
+        };
+        let (sys, notes) = generate_system(&board, &opts).expect("generates");
+        let text = system_toml(&sys, &board, &notes);
+        let committed =
+            std::fs::read_to_string(configs().join(format!("{}.toml", b.file))).unwrap();
+        assert!(
+            committed == text,
+            "configs/{}.toml differs from what dt-cellgen generates now; regenerate it (docs/boards.md)",
+            b.file
+        );
+    }
+}
