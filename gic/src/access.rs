@@ -38,7 +38,7 @@ impl MmioAccess {
 }
 
 /// A register file addressed by offset: the real GIC frame (see
-/// [`Mmio`](crate::Mmio) on aarch64) or a fake in tests.
+/// `Mmio` on aarch64) or a fake in tests.
 pub trait RegIo {
     /// Reads `size` bytes (1, 2, 4 or 8) at `offset`.
     fn read(&mut self, offset: u64, size: u8) -> u64;

@@ -54,7 +54,7 @@ const FAMILIES: [Family; 9] = [
 const IGRPMODR: Family = family(gicd::IGRPMODR, 1, WriteKind::Rmw, false);
 /// GICv2 only.
 const ITARGETSR: Family = family(gicd::ITARGETSR, 8, WriteKind::Rmw, true);
-/// GICv3: GICD_IROUTER<n>, n = 0..1023 (0..31 reserved).
+/// GICv3: `GICD_IROUTER<n>`, n = 0..1023 (0..31 reserved).
 const IROUTER_END: u64 = gicd::IROUTER_BASE + 8 * 1024;
 
 /// Emulates one access of the cell in `view` to the distributor.
@@ -179,7 +179,7 @@ fn itargetsr(
     0
 }
 
-/// GICv3 GICD_IROUTER<n>: owned SPIs only; routing mode forced to 0
+/// GICv3 `GICD_IROUTER<n>`: owned SPIs only; routing mode forced to 0
 /// (targeted) and a target outside the cell ignored.
 fn irouter(view: &CellView, acc: &MmioAccess, hw: &mut impl RegIo) -> Result<u64, Denied> {
     if acc.size != 8 && acc.size != 4 {

@@ -78,7 +78,7 @@ impl RegIo for Mmio {
     }
 }
 
-/// The GICv3 virtual CPU interface's list registers (ICH_LR<n>_EL2) of the
+/// The GICv3 virtual CPU interface's list registers (`ICH_LR<n>_EL2`) of the
 /// current CPU.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct IchSysregs;

@@ -30,13 +30,45 @@
 //! # }
 //! # let mut lrs = Lrs;
 //! let mut queue = gic::PendingQueue::new();
-//! inject(&mut lrs, &mut queue, Lr::pending(40, Some(40), 0xa0)).unwrap();
+//! let lr = Lr::pending_for(GicVersion::V3, 40, Some(40), gic::DEFAULT_PRIORITY);
+//! inject(&mut lrs, &mut queue, lr).unwrap();
 //! ```
 //!
-//! Hardware access ([`Mmio`], [`IchSysregs`], [`GichMmio`], [`cpu_if`],
-//! [`init_distributor`], ...) is compiled only for aarch64 outside tests;
+//! # How the hypervisor uses it
+//!
+//! - Boot CPU: `init_distributor`. Each CPU: GICv3 `redistributor_wake`
+//!   then `init_private` on its GICR frame and `cpu_if::init_v3_el2`;
+//!   GICv2 `init_private` on GICD (banked) and `cpu_if::init_v2_el2`.
+//!   A cell's SPIs: `route_spi` to one of its CPUs.
+//! - Physical IRQ at EL2: acknowledge (`ack_v3`/`ack_v2`), priority drop
+//!   (`eoi_*`) at once. An SPI/PPI of the running cell: [`inject`] with
+//!   `pintid: Some(intid)` (the cell's deactivation deactivates it); on
+//!   [`QueueFull`] deactivate it yourself. A forwarded SGI: deactivate, then
+//!   inject with `pintid: None`. [`MAINTENANCE_INTID`]: [`refill`], then
+//!   deactivate. [`HV_SGI`]: the hypervisor's own, deactivate.
+//! - Trapped GICD/GICR access: [`gicd_access`] / [`gicr_access`] under one
+//!   lock for all CPUs; `Err(Denied)` fails the cell. Trapped
+//!   ICC_SGI1R_EL1 write: [`filter_sgi1r`], then `cpu_if::send_sgi1r` for
+//!   each value. GICv2 cells send SGIs through GICD_SGIR, which
+//!   [`gicd_access`] filters and performs.
+//! - CPU leaving a cell: [`clear`].
+//!
+//! # Policy beyond "RAZ/WI what the cell does not own"
+//!
+//! - [`HV_RESERVED_PRIVATE`]: the maintenance interrupt and [`HV_SGI`] are
+//!   invisible to cells on their own CPUs; cells cannot send [`HV_SGI`].
+//! - No LPIs: GICR PROPBASER/PENDBASER RAZ/WI, GICR_CTLR.EnableLPIs never
+//!   set, and the LPI / message-based-SPI capability bits of GICD_TYPER and
+//!   GICR_TYPER read as 0 so guests do not try.
+//! - GICR_WAKER reads through but writes are ignored: the hypervisor keeps
+//!   every redistributor awake.
+//! - Routing writes naming a CPU outside the cell are ignored (IROUTER:
+//!   the whole write; ITARGETSR: that byte).
+//!
+//! Hardware access (`Mmio`, `IchSysregs`, `GichMmio`, `cpu_if`,
+//! `init_distributor`, ...) is compiled only for aarch64 outside tests;
 //! the logic behind it is generic over [`RegIo`] / [`ListRegs`] and tested
-//! on the host against fakes.
+//! on the host against fakes (`*_on` variants for the set-up functions).
 
 #![cfg_attr(not(test), no_std)]
 #![deny(clippy::undocumented_unsafe_blocks)]

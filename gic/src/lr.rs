@@ -1,5 +1,5 @@
-//! List-register contents and their GICv3 (ICH_LR<n>_EL2) and GICv2
-//! (GICH_LR<n>) encodings.
+//! List-register contents and their GICv3 (`ICH_LR<n>_EL2`) and GICv2
+//! (`GICH_LR<n>`) encodings.
 
 use tock_registers::LocalRegisterCopy;
 
@@ -94,8 +94,8 @@ impl Lr {
         group1: false,
     };
 
-    /// ICH_LR<n>_EL2 value: vINTID [31:0], pINTID [44:32], Priority
-    /// [55:48], Group [60], HW [61], State [63:62].
+    /// `ICH_LR<n>_EL2` value: vINTID \[31:0\], pINTID \[44:32\], Priority
+    /// \[55:48\], Group \[60\], HW \[61\], State \[63:62\].
     pub fn to_v3(&self) -> u64 {
         let mut v = ICH_LR::vINTID.val(u64::from(self.vintid))
             + ICH_LR::Priority.val(u64::from(self.priority))
@@ -107,7 +107,7 @@ impl Lr {
         v.value
     }
 
-    /// Decodes an ICH_LR<n>_EL2 value.
+    /// Decodes an `ICH_LR<n>_EL2` value.
     pub fn from_v3(raw: u64) -> Self {
         let r = LocalRegisterCopy::<u64, ICH_LR::Register>::new(raw);
         Self {
@@ -119,8 +119,8 @@ impl Lr {
         }
     }
 
-    /// GICH_LR<n> value: VirtualID [9:0], PhysicalID [19:10], Priority
-    /// [27:23] (top 5 bits), State [29:28], Grp1 [30], HW [31]. INTIDs are
+    /// `GICH_LR<n>` value: VirtualID \[9:0\], PhysicalID \[19:10\], Priority
+    /// \[27:23\] (top 5 bits), State \[29:28\], Grp1 \[30\], HW \[31\]. INTIDs are
     /// truncated to 10 bits (GICv2 has no more).
     pub fn to_v2(&self) -> u32 {
         let mut v = GICH_LR::VirtualID.val(self.vintid)
@@ -133,7 +133,7 @@ impl Lr {
         v.value
     }
 
-    /// Decodes a GICH_LR<n> value.
+    /// Decodes a `GICH_LR<n>` value.
     pub fn from_v2(raw: u32) -> Self {
         let r = LocalRegisterCopy::<u32, GICH_LR::Register>::new(raw);
         Self {

@@ -134,7 +134,7 @@ register_bitfields! {u32,
             SelfOnly = 2,
         ],
     ],
-    /// GICv2 GICH_LR<n>.
+    /// GICv2 `GICH_LR<n>`.
     pub GICH_LR [
         VirtualID OFFSET(0) NUMBITS(10) [],
         PhysicalID OFFSET(10) NUMBITS(10) [],
@@ -188,7 +188,7 @@ register_bitfields! {u32,
 }
 
 register_bitfields! {u64,
-    /// GICv3 GICD_IROUTER<n>.
+    /// GICv3 `GICD_IROUTER<n>`.
     pub GICD_IROUTER [
         Aff0 OFFSET(0) NUMBITS(8) [],
         Aff1 OFFSET(8) NUMBITS(8) [],
@@ -225,7 +225,7 @@ register_bitfields! {u64,
     ]
 }
 
-/// ICH_LR<n>_EL2 fields (`aarch64-cpu` defines them once, for every n).
+/// `ICH_LR<n>_EL2` fields (`aarch64-cpu` defines them once, for every n).
 pub use aarch64_cpu::registers::ICH_LR0_EL2 as ICH_LR;
 
 register_structs! {
