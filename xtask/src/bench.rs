@@ -27,6 +27,7 @@ const STATS_GRACE: Duration = Duration::from_secs(60);
 const EL2_CRATES: [&str; 3] = ["arch-aarch64", "gic", "hv-core"];
 
 pub fn latency(tools: &Tools, ticks: usize) -> Result {
+    let _lock = crate::util::lock_outputs()?;
     build::build(tools)?;
 
     let bare_machine = Machine {

@@ -78,7 +78,10 @@ fn main() -> ExitCode {
         Command::Dtbs => dtbs::fetch_debian_dtbs().map(|(var, dir)| {
             println!("{var}={}", dir.display());
         }),
-        Command::Build => setup::ensure_tools().and_then(|tools| build::build(&tools)),
+        Command::Build => setup::ensure_tools().and_then(|tools| {
+            let _lock = util::lock_outputs()?;
+            build::build(&tools)
+        }),
         Command::Demo { gic } => {
             setup::ensure_tools().and_then(|tools| qemu::run_demo(&tools, gic.into()))
         }

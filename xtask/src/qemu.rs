@@ -65,7 +65,10 @@ impl Machine {
 /// `cargo xtask demo`: builds, then boots QEMU in the foreground with both
 /// UARTs multiplexed onto this terminal.
 pub fn run_demo(tools: &Tools, gic: u32) -> Result {
-    build::build(tools)?;
+    {
+        let _lock = crate::util::lock_outputs()?;
+        build::build(tools)?;
+    }
     let image = build::boot_image(gic);
     let mut cmd = Command::new(&tools.qemu);
     cmd.current_dir(root())

@@ -37,6 +37,8 @@ const TAIL_LINES: usize = 25;
 
 #[derive(Clone, Copy)]
 enum Kind {
+    /// gic-demo alone at EL1, no hypervisor: the benchmark's baseline runs.
+    Bare,
     /// Root uart-demo + gic-demo cell: both run.
     Cells,
     /// Plus the probe cell: it fails, gic-demo keeps ticking.
@@ -55,6 +57,7 @@ fn scenarios() -> Vec<Scenario> {
     let mut all = Vec::new();
     for gic in [3, 2] {
         for (prefix, kind) in [
+            ("bare", Kind::Bare),
             ("cells", Kind::Cells),
             ("probe", Kind::Probe),
             ("badcrc", Kind::BadCrc),
@@ -128,6 +131,7 @@ pub fn run_all(tools: &Tools, opts: &Options) -> Result {
     if selected.is_empty() {
         return Err("no QEMU scenario matches --scenario".into());
     }
+    let _lock = crate::util::lock_outputs()?;
     match build::build(tools) {
         Err(e) => record("build", Err(e)),
         Ok(()) => {
@@ -163,8 +167,17 @@ pub fn run_all(tools: &Tools, opts: &Options) -> Result {
 }
 
 fn run_scenario(tools: &Tools, sc: &Scenario) -> Result {
-    let machine = Machine::hypervisor(sc.gic);
+    let machine = match sc.kind {
+        Kind::Bare => Machine {
+            gic: sc.gic,
+            virtualization: false,
+            smp: 1,
+            deterministic: false,
+        },
+        _ => Machine::hypervisor(sc.gic),
+    };
     let kernel = match sc.kind {
+        Kind::Bare => out_dir().join("gic-demo.bin"),
         Kind::Cells => boot_image(sc.gic),
         Kind::Probe => probe_image(sc.gic),
         Kind::BadCrc => {
@@ -178,6 +191,7 @@ fn run_scenario(tools: &Tools, sc: &Scenario) -> Result {
     };
     let mut qemu = LoggedQemu::start(tools, &sc.name, machine, &kernel)?;
     let result = match sc.kind {
+        Kind::Bare => bare(&mut qemu),
         Kind::Cells => cells(&mut qemu),
         Kind::Probe => probe(&mut qemu),
         Kind::BadCrc => bad_crc(&mut qemu),
@@ -209,6 +223,20 @@ fn unexpected_error(logs: &Logs, expected: &[&str]) -> Option<String> {
                 && !expected.iter().any(|e| l.contains(e))
         })
         .map(|l| format!("unexpected on uart0: {l}"))
+}
+
+fn bare(qemu: &mut LoggedQemu) -> Result {
+    qemu.wait_for(
+        BOOT_TIMEOUT,
+        &format!("20 `{TIMER}` lines on uart0"),
+        |logs| {
+            if count_lines(&logs.uart0, TIMER) >= 20 {
+                Poll::Done(())
+            } else {
+                Poll::Pending
+            }
+        },
+    )
 }
 
 fn cells(qemu: &mut LoggedQemu) -> Result {
@@ -324,14 +352,16 @@ mod tests {
     }
 
     #[test]
-    fn six_scenarios_gicv3_first() {
+    fn eight_scenarios_gicv3_first() {
         let names: Vec<_> = scenarios().into_iter().map(|s| s.name).collect();
         assert_eq!(
             names,
             [
+                "bare-gicv3",
                 "cells-gicv3",
                 "probe-gicv3",
                 "badcrc-gicv3",
+                "bare-gicv2",
                 "cells-gicv2",
                 "probe-gicv2",
                 "badcrc-gicv2"

@@ -113,3 +113,20 @@ pub fn rel(path: &Path) -> String {
         .display()
         .to_string()
 }
+
+/// Takes the lock that serialises xtask runs writing `target/cellblock/` and
+/// `target/qemu-logs/` in one work tree (two runs would overwrite each
+/// other's images and logs). Held until the returned file is dropped.
+pub fn lock_outputs() -> Result<std::fs::File> {
+    let dir = root().join("target");
+    std::fs::create_dir_all(&dir).context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join("xtask.lock");
+    let file =
+        std::fs::File::create(&path).context(|| format!("cannot open {}", path.display()))?;
+    if file.try_lock().is_err() {
+        println!("xtask: waiting for another xtask run in this tree to finish");
+        file.lock()
+            .context(|| format!("cannot lock {}", path.display()))?;
+    }
+    Ok(file)
+}
