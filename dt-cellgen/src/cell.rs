@@ -224,6 +224,7 @@ pub fn generate_cell(
         memory,
         irqs,
         entry: ipa,
+        entry_x0: None,
         images: Vec::new(),
     })
 }

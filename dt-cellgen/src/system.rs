@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use hv_core::config::{
-    CellConfig, Console, GicConfig, HypervisorConfig, MemFlag, MemoryRegion, Platform, PsciConfig,
+    CellConfig, Console, GicConfig, HypervisorConfig, Management, MemFlag, MemoryRegion, Platform,
+    PsciConfig,
     Range, SystemConfig,
 };
 
@@ -44,6 +45,9 @@ pub struct SystemOptions {
     /// RAM banks (start, size) replacing the DTB's `/memory`, for boards
     /// whose boot loader fills it in.
     pub ram: Vec<(u64, u64)>,
+    /// Management interface for a Linux root cell: (page address, buffer
+    /// size); the buffer is carved from RAM and kept from the root's RAM.
+    pub management: Option<(u64, u64)>,
 }
 
 impl Default for SystemOptions {
@@ -54,6 +58,7 @@ impl Default for SystemOptions {
             cell_mem: 0,
             name: None,
             ram: Vec::new(),
+            management: None,
         }
     }
 }
@@ -214,6 +219,33 @@ pub fn generate_system(board: &Board, opts: &SystemOptions) -> Result<(SystemCon
         })?;
         notes.cell_pool = Some((pool.0, pool.1 - pool.0));
         taken.push(pool);
+    }
+
+    let mut management = None;
+    if let Some((page, buf)) = opts.management {
+        let size = align_up(buf.max(PAGE), MIB2).ok_or(Error::BadArgument {
+            what: "--mgmt-buffer",
+            reason: "too large".into(),
+        })?;
+        let free_now = subtract(&free, &taken);
+        let b = carve(&free_now, size, Placement::Top).ok_or(Error::NoRoom {
+            what: "the management buffer",
+            size,
+        })?;
+        if page % PAGE != 0 || ram.iter().any(|&(s, e)| page >= s && page < e) {
+            return Err(Error::BadArgument {
+                what: "--mgmt-page",
+                reason: format!("{page:#x} must be a 4 KiB-aligned address outside RAM"),
+            });
+        }
+        taken.push(b);
+        management = Some(Management {
+            page,
+            buffer: Range {
+                start: b.0,
+                size: b.1 - b.0,
+            },
+        });
     }
 
     // Root RAM: every bank less the hypervisor, the cells' pool, no-map
@@ -416,6 +448,7 @@ pub fn generate_system(board: &Board, opts: &SystemOptions) -> Result<(SystemCon
                 base: board.console.base,
                 kind: board.console.kind,
             },
+            management,
         },
         platform: Platform {
             cpus: board.cpus.iter().map(|c| c.mpidr).collect(),
@@ -453,6 +486,7 @@ pub fn generate_system(board: &Board, opts: &SystemOptions) -> Result<(SystemCon
             memory,
             irqs,
             entry,
+            entry_x0: None,
             images: Vec::new(),
         },
         boot_cells: Vec::new(),

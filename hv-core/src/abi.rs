@@ -17,7 +17,8 @@ pub const HVC_IMM: u16 = 0x4a48;
 pub enum Hypercall {
     /// Leave the hypervisor (root cell only, no other cell present).
     Disable = 0,
-    /// x1 = address of a cell config blob in the root cell, x2 = its size.
+    /// x1 = offset of a cell config blob (`.cell`) in the management
+    /// buffer, x2 = its size. Returns the new cell's id.
     CellCreate = 1,
     /// x1 = cell id.
     CellStart = 2,
@@ -33,6 +34,17 @@ pub enum Hypercall {
     CpuGetInfo = 7,
     /// x1 = byte to print on the hypervisor console.
     DebugConsolePutc = 8,
+    /// x1 = cell id: ask the cell to shut down. Returns 0 once it is shut
+    /// down, -EBUSY while the cell has not answered yet (call again),
+    /// -EPERM if it refused, -ETIMEDOUT if it did not answer in time (it is
+    /// then stopped and marked failed).
+    CellShutdown = 9,
+    /// x1 = cell id, x2 = offset in the management buffer: writes the
+    /// cell's [`crate::mgmt::CellInfo`] (postcard) there, returns its length.
+    CellGetInfo = 10,
+    /// x1 = offset in the management buffer, x2 = room: copies the
+    /// hypervisor's console log there, returns its length.
+    ConsoleRead = 11,
 }
 
 impl TryFrom<u64> for Hypercall {
@@ -49,6 +61,9 @@ impl TryFrom<u64> for Hypercall {
             6 => Self::CellGetState,
             7 => Self::CpuGetInfo,
             8 => Self::DebugConsolePutc,
+            9 => Self::CellShutdown,
+            10 => Self::CellGetInfo,
+            11 => Self::ConsoleRead,
             _ => {
                 return Err(UnknownValue {
                     what: "hypercall",
@@ -214,6 +229,8 @@ pub const EBUSY: i64 = 16;
 pub const EINVAL: i64 = 22;
 /// Unknown hypercall.
 pub const ENOSYS: i64 = 38;
+/// A cell did not answer a shutdown request in time.
+pub const ETIMEDOUT: i64 = 110;
 
 /// Hypercall errors; returned in x0 as `-(errno)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -225,6 +242,7 @@ pub enum Errno {
     Busy = EBUSY,
     Inval = EINVAL,
     NoSys = ENOSYS,
+    TimedOut = ETIMEDOUT,
 }
 
 impl Errno {
@@ -258,6 +276,7 @@ impl Errno {
             Self::Busy => "EBUSY",
             Self::Inval => "EINVAL",
             Self::NoSys => "ENOSYS",
+            Self::TimedOut => "ETIMEDOUT",
         }
     }
 }
@@ -271,6 +290,7 @@ impl fmt::Display for Errno {
             Self::Busy => "resource busy",
             Self::Inval => "invalid argument",
             Self::NoSys => "unknown hypercall",
+            Self::TimedOut => "no answer in time",
         };
         write!(f, "{what} ({})", self.name())
     }
@@ -290,6 +310,7 @@ impl TryFrom<u64> for Errno {
             EBUSY => Self::Busy,
             EINVAL => Self::Inval,
             ENOSYS => Self::NoSys,
+            ETIMEDOUT => Self::TimedOut,
             _ => {
                 return Err(UnknownValue {
                     what: "errno",
@@ -317,14 +338,17 @@ mod tests {
             Hypercall::CellGetState,
             Hypercall::CpuGetInfo,
             Hypercall::DebugConsolePutc,
+            Hypercall::CellShutdown,
+            Hypercall::CellGetInfo,
+            Hypercall::ConsoleRead,
         ];
         for (n, h) in all.into_iter().enumerate() {
             assert_eq!(h as u64, n as u64);
             assert_eq!(Hypercall::try_from(n as u64), Ok(h));
         }
         assert_eq!(
-            Hypercall::try_from(9).unwrap_err().to_string(),
-            "unknown hypercall 9"
+            Hypercall::try_from(12).unwrap_err().to_string(),
+            "unknown hypercall 12"
         );
         assert_eq!(HVC_IMM, 0x4a48);
     }

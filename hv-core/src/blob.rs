@@ -284,6 +284,7 @@ mod tests {
             }],
             irqs: vec![40],
             entry: 0x4000_0000,
+            entry_x0: None,
             images: vec![Image {
                 file: "demo.bin".to_string(),
                 addr: 0x4000_0000,

@@ -48,6 +48,20 @@ pub struct HypervisorConfig {
     pub memory: Range,
     /// The hypervisor's console.
     pub console: Console,
+    /// The management interface for a Linux root cell (see [`crate::mgmt`]).
+    #[serde(default)]
+    pub management: Option<Management>,
+}
+
+/// Where the root cell finds the management page and buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Management {
+    /// Address of the emulated management page (in the root cell's address
+    /// space, which is the physical one): not RAM, no device.
+    pub page: u64,
+    /// RAM the root cell shares with the hypervisor for configs, images
+    /// and cell information; kept out of the root kernel's `/memory`.
+    pub buffer: Range,
 }
 
 /// A serial port.
@@ -131,6 +145,10 @@ pub struct CellConfig {
     pub irqs: Vec<u32>,
     /// Where the boot CPU starts (an address the cell sees).
     pub entry: u64,
+    /// Value of x0 at entry: the address of the cell's DTB for a Linux
+    /// cell (the arm64 boot protocol); 0 when absent.
+    #[serde(default)]
+    pub entry_x0: Option<u64>,
     /// Images to load before start (used by `cellblock pack` and `cell load`).
     #[serde(default)]
     pub images: Vec<Image>,

@@ -31,6 +31,7 @@ pub mod board;
 pub mod cell;
 pub mod config;
 pub mod memmap;
+pub mod mgmt;
 pub mod pack;
 pub mod validate;
 

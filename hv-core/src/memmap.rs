@@ -205,6 +205,7 @@ mod tests {
             memory,
             irqs: vec![],
             entry: 0,
+            entry_x0: None,
             images: Vec::<Image>::new(),
         }
     }

@@ -900,6 +900,7 @@ mod tests {
                     base: 0x0900_0000,
                     kind: UartKind::Pl011,
                 },
+                management: None,
             },
             platform: Platform {
                 cpus: vec![0, 1, 2, 3],
@@ -938,6 +939,7 @@ mod tests {
                 ],
                 irqs: vec![33],
                 entry: 0x4000_0000,
+                entry_x0: None,
                 images: vec![Image {
                     file: "root.bin".to_string(),
                     addr: 0x4000_0000,
@@ -957,6 +959,7 @@ mod tests {
             ],
             irqs: vec![40],
             entry: 0x4000_0000,
+            entry_x0: None,
             images: vec![Image {
                 file: "gic-demo.bin".to_string(),
                 addr: 0x4000_0000,
@@ -971,6 +974,7 @@ mod tests {
             memory: vec![region(0x4220_0000, 0x4000_0000, 0x20_0000, RWX)],
             irqs: vec![],
             entry: 0x4000_0000,
+            entry_x0: None,
             images: vec![],
         }
     }
