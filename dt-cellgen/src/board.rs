@@ -117,7 +117,7 @@ pub enum Role {
     Device,
     /// Part of the GIC (the GIC node, an ITS): owned by the hypervisor.
     Gic,
-    /// An IOMMU: owned by the hypervisor.
+    /// An Arm SMMU: owned by the hypervisor.
     Iommu,
 }
 
@@ -731,11 +731,16 @@ fn read_devices(
         let role = if gic_part {
             Role::Gic
         } else if tree.has_prop(id, "#iommu-cells") && !mmio.is_empty() {
-            iommus.push(Iommu {
-                node: id,
-                kind: iommu_kind(tree, id),
-            });
-            Role::Iommu
+            let kind = iommu_kind(tree, id);
+            // The hypervisor drives Arm's system MMUs; other IOMMUs (per-
+            // device MMUs, memory controllers) stay with their devices.
+            let arm = kind == "SMMUv3" || kind == "SMMUv2/MMU-500";
+            iommus.push(Iommu { node: id, kind });
+            if arm {
+                Role::Iommu
+            } else {
+                Role::Device
+            }
         } else {
             Role::Device
         };

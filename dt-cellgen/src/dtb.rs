@@ -23,8 +23,9 @@ pub const MGMT_COMPATIBLE: &str = "cellblock,mgmt";
 /// Options of [`root_dtb`].
 #[derive(Debug, Clone, Default)]
 pub struct RootOptions {
-    /// Physical address of the management page; default: the last page of
-    /// the hypervisor's memory (never mapped into a cell, so every access
+    /// Physical address of the management page; default:
+    /// `hypervisor.management.page` of the system config, else the last page
+    /// of the hypervisor's memory (never mapped into a cell, so every access
     /// traps).
     pub mgmt: Option<u64>,
 }
@@ -209,6 +210,7 @@ pub fn root_dtb(
     let hv = &sys.hypervisor.memory;
     let mgmt = opts
         .mgmt
+        .or(sys.hypervisor.management.map(|m| m.page))
         .unwrap_or_else(|| (hv.start + hv.size).saturating_sub(PAGE));
     let node = DeviceTreeNode::builder(format!("{MGMT_NODE}@{mgmt:x}"))
         .map_err(werr)?

@@ -232,9 +232,14 @@ impl<'t> Resolver<'t> {
                 // (pass-through) domain, e.g. a wake-up or GPC block.
                 let chained = self.tree.has_prop(ctrl, "interrupts")
                     || self.tree.has_prop(ctrl, "interrupts-extended");
-                if !chained {
+                // Only with an explicit parent that is itself a controller:
+                // a controller under a nexus (a PCI host's INTx block) is
+                // demultiplexed by its driver.
+                if !chained && self.tree.has_prop(ctrl, "interrupt-parent") {
                     if let Some(up) = self.domain_of(ctrl)? {
-                        if self.interrupt_cells(up)? == spec.len() {
+                        if self.tree.has_prop(up, "interrupt-controller")
+                            && self.interrupt_cells(up)? == spec.len()
+                        {
                             via.push(ctrl);
                             ctrl = up;
                             unit = Vec::new();

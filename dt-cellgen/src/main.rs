@@ -43,6 +43,13 @@ enum Cmd {
         /// boards whose boot loader fills /memory in.
         #[arg(long = "ram")]
         ram: Vec<String>,
+        /// Management page address (not RAM, no device) for a Linux root
+        /// cell; adds hypervisor.management with a RAM buffer.
+        #[arg(long)]
+        mgmt_page: Option<String>,
+        /// Size of the management buffer.
+        #[arg(long, default_value = "2M")]
+        mgmt_buffer: String,
         /// Board name in the config (default: the DT's `model`).
         #[arg(long)]
         name: Option<String>,
@@ -166,6 +173,8 @@ fn run(cli: Cli) -> Result<()> {
             hv_at,
             cell_mem,
             ram,
+            mgmt_page,
+            mgmt_buffer,
             name,
             report,
             output: out,
@@ -186,6 +195,10 @@ fn run(cli: Cli) -> Result<()> {
                 hv_at,
                 cell_mem: parse_size(&cell_mem)?,
                 name,
+                management: match mgmt_page {
+                    Some(p) => Some((parse_u64(&p)?, parse_size(&mgmt_buffer)?)),
+                    None => None,
+                },
                 ram: ram
                     .iter()
                     .map(|r| {

@@ -275,7 +275,7 @@ pub fn device_report(board: &Board) -> String {
         let role = match d.role {
             Role::Device => "",
             Role::Gic => " [GIC: hypervisor]",
-            Role::Iommu => " [IOMMU: hypervisor]",
+            Role::Iommu => " [SMMU: hypervisor]",
         };
         let compat = board.tree.compatible(d.node).first().copied().unwrap_or("");
         let _ = writeln!(

@@ -6,8 +6,7 @@ use std::collections::BTreeMap;
 
 use hv_core::config::{
     CellConfig, Console, GicConfig, HypervisorConfig, Management, MemFlag, MemoryRegion, Platform,
-    PsciConfig,
-    Range, SystemConfig,
+    PsciConfig, Range, SystemConfig,
 };
 
 use crate::board::{Board, MemRange, Role};
