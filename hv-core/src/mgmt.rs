@@ -57,7 +57,14 @@ pub struct CellInfo {
     pub loadable: bool,
     /// The fault that stopped the cell, if any.
     pub fault: Option<FaultInfo>,
+    /// The cell's config (its memory regions tell the CLI where to load).
+    pub config: crate::config::CellConfig,
 }
+
+/// The management node's name and compatible string in the root DTB; its
+/// `reg` is the management page.
+pub const MGMT_NODE: &str = "cellblock-mgmt";
+pub const MGMT_COMPATIBLE: &str = "cellblock,mgmt";
 
 /// A fault that stopped a cell.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,6 +131,15 @@ mod tests {
                 pc: 0x4020_1000,
                 cpu: 3,
             }),
+            config: crate::config::CellConfig {
+                name: "gic-demo".into(),
+                cpus: alloc::vec![3],
+                memory: alloc::vec![],
+                irqs: alloc::vec![],
+                entry: 0x4020_0000,
+                entry_x0: None,
+                images: alloc::vec![],
+            },
         };
         let bytes = postcard::to_allocvec(&info).unwrap();
         assert_eq!(postcard::from_bytes::<CellInfo>(&bytes).unwrap(), info);
