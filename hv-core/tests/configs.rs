@@ -108,7 +108,7 @@ fn demo_cell_map_uses_a_block() {
         .find(|(_, c)| c.name == "gic-demo")
         .expect("gic-demo cell config");
     let map = CellMemoryMap::new(&cell).unwrap();
-    // 2 MiB of RAM at PA 0x42000000 / IPA 0x40000000: one 2 MiB block.
+    // 2 MiB of RAM at PA 0x7e000000 / IPA 0x40200000: one 2 MiB block.
     assert_eq!(map.block_counts(), (0, 1, 1));
     let (pa, access, _) = map.translate(0x0900_0000).unwrap();
     assert_eq!(pa, 0x0904_0000);
