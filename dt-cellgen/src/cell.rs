@@ -86,8 +86,8 @@ pub fn device_from_system(sys: &SystemConfig, path: &str) -> Result<DeviceResour
     Ok(out)
 }
 
-/// Free RAM for cells: platform RAM less the hypervisor, the root cell's RAM
-/// and every other cell's RAM (half-open ranges).
+/// Free RAM for cells: platform RAM less the hypervisor, its management
+/// buffer, the root cell's RAM and every other cell's RAM (half-open ranges).
 pub fn cell_pool(sys: &SystemConfig, others: &[&CellConfig]) -> Vec<(u64, u64)> {
     let ram: Vec<(u64, u64)> = sys
         .platform
@@ -97,6 +97,9 @@ pub fn cell_pool(sys: &SystemConfig, others: &[&CellConfig]) -> Vec<(u64, u64)> 
         .collect();
     let hv = &sys.hypervisor.memory;
     let mut holes = vec![(hv.start, hv.start.saturating_add(hv.size))];
+    if let Some(m) = &sys.hypervisor.management {
+        holes.push((m.buffer.start, m.buffer.start.saturating_add(m.buffer.size)));
+    }
     for cell in std::iter::once(&sys.root_cell)
         .chain(sys.boot_cells.iter())
         .chain(others.iter().copied())

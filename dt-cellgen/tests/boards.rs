@@ -89,6 +89,13 @@ fn board_configs_are_what_dt_cellgen_generates() {
             ..Default::default()
         };
         let (sys, notes) = generate_system(&board, &opts).expect("generates");
+        if b.ram.is_empty() {
+            // The boot-time check against the board's DTB (boards whose
+            // RAM comes from --ram have none in the DTB to check against).
+            let info = hv_core::board::BoardInfo::from_dtb(&dtb).expect("hv-core reads it");
+            hv_core::board::check_against_board(&sys, &info)
+                .unwrap_or_else(|e| panic!("{}: {e}", b.file));
+        }
         let text = system_toml(&sys, &board, &notes);
         let committed =
             std::fs::read_to_string(configs().join(format!("{}.toml", b.file))).unwrap();

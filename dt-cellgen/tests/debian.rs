@@ -34,7 +34,11 @@ fn dtb_dir() -> Option<PathBuf> {
 
 /// What happened to one DTB.
 enum Outcome {
-    Ok,
+    /// A valid config; `board_check`: hv-core's check against the DTB
+    /// (`cellblock config check --dtb`) agrees too.
+    Ok {
+        board_check: bool,
+    },
     Refused(&'static str, String),
 }
 
@@ -55,7 +59,13 @@ fn one(bytes: &[u8]) -> Outcome {
     assert_eq!(back, sys, "TOML round trip");
     let root = root_dtb(&board, &sys, &[], &RootOptions::default()).expect("root DTB");
     Tree::parse(&root).expect("root DTB parses back");
-    Outcome::Ok
+    match hv_core::board::BoardInfo::from_dtb(bytes) {
+        Ok(info) => match hv_core::board::check_against_board(&sys, &info) {
+            Ok(()) => Outcome::Ok { board_check: true },
+            Err(_) => Outcome::Ok { board_check: false },
+        },
+        Err(_) => Outcome::Ok { board_check: false },
+    }
 }
 
 #[test]
@@ -69,6 +79,7 @@ fn every_debian_dtb_yields_a_valid_config_or_a_stated_reason() {
     );
 
     let mut ok = Vec::new();
+    let mut board_check_differs = Vec::new();
     let mut reasons: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
     let mut panics = Vec::new();
     for path in &dtbs {
@@ -79,7 +90,12 @@ fn every_debian_dtb_yields_a_valid_config_or_a_stated_reason() {
             .display()
             .to_string();
         match catch_unwind(AssertUnwindSafe(|| one(&bytes))) {
-            Ok(Outcome::Ok) => ok.push(name),
+            Ok(Outcome::Ok { board_check }) => {
+                if !board_check {
+                    board_check_differs.push(name.clone());
+                }
+                ok.push(name)
+            }
             Ok(Outcome::Refused(reason, msg)) => reasons
                 .entry(reason)
                 .or_default()
@@ -89,6 +105,11 @@ fn every_debian_dtb_yields_a_valid_config_or_a_stated_reason() {
     }
 
     println!("Debian DTBs: {} total, {} ok", dtbs.len(), ok.len());
+    println!(
+        "  of those, hv-core's board check disagrees on {}: {:?}",
+        board_check_differs.len(),
+        board_check_differs
+    );
     for (reason, list) in &reasons {
         println!("  {:>4}  {reason}   e.g. {}", list.len(), list[0]);
     }

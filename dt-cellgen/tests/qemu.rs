@@ -20,6 +20,9 @@ fn system(name: &str, cell_mem: u64) -> (Board, SystemConfig, String) {
     };
     let (sys, notes) = generate_system(&board, &opts).expect("system config");
     dt_cellgen::check_system(&sys).expect("hv_core::validate accepts it");
+    // What `cellblock config check --dtb` runs at boot and on the host.
+    let info = hv_core::board::BoardInfo::from_dtb(&fixture(name)).expect("hv-core reads it");
+    hv_core::board::check_against_board(&sys, &info).expect("config matches the board");
     let text = system_toml(&sys, &board, &notes);
     (board, sys, text)
 }
