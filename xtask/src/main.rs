@@ -75,9 +75,7 @@ fn main() -> ExitCode {
                 tools.objcopy.display()
             );
         }),
-        Command::Dtbs => dtbs::fetch_debian_dtbs().map(|(var, dir)| {
-            println!("{var}={}", dir.display());
-        }),
+        Command::Dtbs => dtbs::fetch_debian_dtbs().map(|_| ()),
         Command::Build => setup::ensure_tools().and_then(|tools| {
             let _lock = util::lock_outputs()?;
             build::build(&tools)
