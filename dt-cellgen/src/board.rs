@@ -622,10 +622,18 @@ fn read_console(tree: &Tree) -> Result<ConsoleUart> {
             return console_from(tree, id);
         }
     }
-    match tree
+    if let Some(id) = tree
         .ids()
         .find(|&id| tree.is_enabled(id) && uart_kind(tree, id).is_some())
     {
+        return console_from(tree, id);
+    }
+    // Name the serial port the board has, if it has one of another kind.
+    match tree.ids().find(|&id| {
+        tree.is_enabled(id)
+            && tree.node(id).name.starts_with("serial@")
+            && !tree.compatible(id).is_empty()
+    }) {
         Some(id) => console_from(tree, id),
         None => Err(Error::NoConsole),
     }

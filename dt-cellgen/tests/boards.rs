@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 
 use dt_cellgen::board::Board;
 use dt_cellgen::debian::DTBS_ENV;
+use dt_cellgen::dtb::{guest_dtb, root_dtb, GuestOptions, RootOptions};
 use dt_cellgen::output::system_toml;
 use dt_cellgen::system::{generate_system, Placement, SystemOptions};
-use hv_core::config::{CellConfig, SystemConfig};
+use dt_cellgen::tree::Tree;
+use hv_core::config::{CellConfig, MemFlag, SystemConfig};
 
 struct BoardConfig {
     file: &'static str,
@@ -99,10 +101,92 @@ fn board_configs_are_what_dt_cellgen_generates() {
         let text = system_toml(&sys, &board, &notes);
         let committed =
             std::fs::read_to_string(configs().join(format!("{}.toml", b.file))).unwrap();
+        check_cell_dtbs(b.file, &board, &sys);
         assert!(
             committed == text,
             "configs/{}.toml differs from what dt-cellgen generates now; regenerate it (docs/boards.md)",
             b.file
         );
     }
+}
+
+fn cpu_count(t: &Tree) -> usize {
+    let cpus = t.find("/cpus").expect("/cpus");
+    t.node(cpus)
+        .children
+        .iter()
+        .filter(|&&c| t.str_prop(c, "device_type").ok().flatten() == Some("cpu"))
+        .count()
+}
+
+fn memory(t: &Tree) -> Vec<(u64, u64)> {
+    t.node(t.root())
+        .children
+        .iter()
+        .filter(|&&c| t.str_prop(c, "device_type").ok().flatten() == Some("memory"))
+        .flat_map(|&c| t.raw_reg(c).unwrap())
+        .collect()
+}
+
+/// The root and guest DTBs for the board's demo cell, parsed back.
+fn check_cell_dtbs(file: &str, board: &Board, sys: &SystemConfig) {
+    let cell: CellConfig = read(&configs().join(format!("cells/{file}-demo.toml")));
+    let root = root_dtb(
+        board,
+        sys,
+        std::slice::from_ref(&cell),
+        &RootOptions::default(),
+    )
+    .expect("root DTB");
+    let t = Tree::parse(&root).expect("root DTB parses back");
+    assert_eq!(cpu_count(&t), board.cpus.len() - 1, "{file}: root CPUs");
+    let cell_ram = cell.memory.iter().find(|r| !r.has(MemFlag::Io)).unwrap();
+    let hv = sys.hypervisor.memory;
+    for (s, z) in memory(&t) {
+        for (bs, bz) in [(cell_ram.phys_start, cell_ram.size), (hv.start, hv.size)] {
+            assert!(
+                s + z <= bs || s >= bs + bz,
+                "{file}: root RAM {s:#x}+{z:#x}"
+            );
+        }
+    }
+    for r in cell.memory.iter().filter(|r| r.has(MemFlag::Io)) {
+        let dev = r.comment.as_deref().unwrap();
+        let n = t.find(dev).expect("device still in the root DTB");
+        assert_eq!(
+            t.str_prop(n, "status").unwrap(),
+            Some("disabled"),
+            "{file}: {dev}"
+        );
+    }
+    let guest = guest_dtb(board, sys, &cell, &GuestOptions::default()).expect("guest DTB");
+    let g = Tree::parse(&guest).expect("guest DTB parses back");
+    assert_eq!(cpu_count(&g), 1, "{file}: guest CPUs");
+    assert_eq!(memory(&g), vec![(cell_ram.virt_start, cell_ram.size)]);
+    let want: Vec<String> = cell
+        .memory
+        .iter()
+        .filter(|r| r.has(MemFlag::Io))
+        .map(|r| {
+            format!(
+                "/{}",
+                r.comment.as_deref().unwrap().rsplit('/').next().unwrap()
+            )
+        })
+        .collect();
+    let gic = format!("/interrupt-controller@{:x}", board.gic.gicd.0);
+    assert!(g.find(&gic).is_some(), "{file}: guest GIC");
+    if want.is_empty() {
+        // No UART: the cell prints through the hypervisor's debug console.
+        return;
+    }
+    let gb = Board::from_dtb(&guest).expect("guest DTB is a board");
+    assert_eq!(gb.gic.gicd, board.gic.gicd);
+    let devices: Vec<&str> = gb
+        .devices
+        .iter()
+        .filter(|d| d.role == dt_cellgen::board::Role::Device && !d.mmio.is_empty())
+        .map(|d| gb.path(d.node))
+        .collect();
+    assert_eq!(devices, want, "{file}: guest devices");
 }
