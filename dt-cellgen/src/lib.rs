@@ -18,6 +18,7 @@ pub mod cell;
 pub mod check;
 pub mod debian;
 pub mod dtb;
+pub mod edit;
 pub mod error;
 pub mod irq;
 pub mod output;

@@ -100,6 +100,8 @@ enum Cmd {
         /// of the hypervisor's memory).
         #[arg(long)]
         mgmt: Option<String>,
+        #[command(flatten)]
+        edits: dt_cellgen::edit::EditArgs,
         #[arg(short, long)]
         output: PathBuf,
     },
@@ -271,6 +273,7 @@ fn run(cli: Cli) -> Result<()> {
             system,
             cells,
             mgmt,
+            edits,
             output: out,
         } => {
             let board = board(&dtb)?;
@@ -280,6 +283,7 @@ fn run(cli: Cli) -> Result<()> {
                 mgmt: mgmt.as_deref().map(parse_u64).transpose()?,
             };
             let bytes = dtb::root_dtb(&board, &sys, &cells, &opts)?;
+            let bytes = dt_cellgen::edit::apply(&bytes, &edits.edits()?)?;
             write(&out, &bytes)
         }
         Cmd::FetchDebianDtbs { cache } => {
