@@ -41,6 +41,8 @@ pub enum Stage2Error {
     Overlap { ipa: u64, size: u64 },
     /// The table library refused.
     Map(MapError),
+    /// The hypervisor's memory pool is exhausted.
+    OutOfMemory,
 }
 
 impl fmt::Display for Stage2Error {
@@ -63,6 +65,7 @@ impl fmt::Display for Stage2Error {
                 )
             }
             Self::Map(e) => write!(f, "page table error: {e}"),
+            Self::OutOfMemory => write!(f, "out of hypervisor memory"),
         }
     }
 }

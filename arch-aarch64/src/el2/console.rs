@@ -58,6 +58,36 @@ impl Uart {
 
 static CONSOLE: Mutex<Option<Uart>> = Mutex::new(None);
 
+const LOG_SIZE: usize = 16 * 1024;
+
+/// The last [`LOG_SIZE`] bytes printed, for `cellblock console`.
+struct Log {
+    buf: [u8; LOG_SIZE],
+    /// Bytes ever written.
+    written: usize,
+}
+
+static LOG: Mutex<Log> = Mutex::new(Log {
+    buf: [0; LOG_SIZE],
+    written: 0,
+});
+
+fn log_byte(log: &mut Log, b: u8) {
+    log.buf[log.written % LOG_SIZE] = b;
+    log.written += 1;
+}
+
+/// Copies the log, oldest byte first, into `out`; returns the length.
+pub fn read_log(out: &mut [u8]) -> usize {
+    let log = LOG.lock();
+    let len = log.written.min(LOG_SIZE).min(out.len());
+    let start = log.written - len;
+    for (i, o) in out.iter_mut().take(len).enumerate() {
+        *o = log.buf[(start + i) % LOG_SIZE];
+    }
+    len
+}
+
 /// Points the console at a UART (first from the DTB's stdout-path, then from
 /// the system config).
 pub fn init(base: u64, kind: UartKind) {
@@ -67,36 +97,38 @@ pub fn init(base: u64, kind: UartKind) {
     });
 }
 
-struct Writer<'a>(&'a Uart);
+struct Writer<'a>(Option<&'a Uart>);
+
+impl Writer<'_> {
+    fn put(&mut self, b: u8) {
+        if let Some(uart) = self.0 {
+            if b == b'\n' {
+                uart.putb(b'\r');
+            }
+            uart.putb(b);
+        }
+        if let Some(mut log) = LOG.try_lock() {
+            log_byte(&mut log, b);
+        }
+    }
+}
 
 impl Write for Writer<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        for b in s.bytes() {
-            if b == b'\n' {
-                self.0.putb(b'\r');
-            }
-            self.0.putb(b);
-        }
+        s.bytes().for_each(|b| self.put(b));
         Ok(())
     }
 }
 
 pub fn print(args: fmt::Arguments) {
     let guard = CONSOLE.lock();
-    if let Some(uart) = guard.as_ref() {
-        let _ = Writer(uart).write_fmt(args);
-    }
+    let _ = Writer(guard.as_ref()).write_fmt(args);
 }
 
 /// Writes one byte for a cell's debug-console hypercall.
 pub fn putc(b: u8) {
     let guard = CONSOLE.lock();
-    if let Some(uart) = guard.as_ref() {
-        if b == b'\n' {
-            uart.putb(b'\r');
-        }
-        uart.putb(b);
-    }
+    Writer(guard.as_ref()).put(b);
 }
 
 /// Prints without taking the lock, for the panic path (the lock may be held

@@ -27,6 +27,8 @@ pub struct PerCpu {
     /// Set by another CPU that wants this one parked (its cell failed or is
     /// being destroyed); acted upon at the next entry to EL2.
     pub park_request: AtomicBool,
+    /// The CPU waits in the hypervisor for a start request (parked).
+    pub waiting: AtomicBool,
     pub stats: [AtomicU64; NUM_CPU_STATS],
 }
 
@@ -38,6 +40,7 @@ const PER_CPU_INIT: PerCpu = PerCpu {
     state: AtomicU8::new(CpuState::Parked as u8),
     mailbox: Mutex::new(None),
     park_request: AtomicBool::new(false),
+    waiting: AtomicBool::new(false),
     stats: [const { AtomicU64::new(0) }; NUM_CPU_STATS],
 };
 

@@ -185,9 +185,10 @@ pub fn mmio_region(ipa: u64) -> Option<Region> {
 }
 
 fn with_view<R>(cell: &Cell, f: impl FnOnce(&CellView) -> R) -> R {
-    let cpus: Vec<CpuId> = cell.cpus.iter().map(|&c| cpu_id(c)).collect();
+    let res = cell.resources().clone();
+    let cpus: Vec<CpuId> = res.cpus.iter().map(|&c| cpu_id(c)).collect();
     let view = CellView {
-        spis: &cell.spis,
+        spis: &res.spis,
         cpus: &cpus,
         current: cpu_id(cpu::current_id()),
     };
@@ -254,11 +255,12 @@ pub fn send_hv_sgi(target: usize) {
 /// Routes the cell's SPIs to its first CPU.
 pub fn route_spis(cell: &Cell) {
     let p = plat();
-    let Some(&first) = cell.cpus.first() else {
+    let res = cell.resources().clone();
+    let Some(&first) = res.cpus.first() else {
         return;
     };
     let _guard = GIC_LOCK.lock();
-    for intid in cell.spis.iter() {
+    for intid in res.spis.iter() {
         gic::route_spi(p.ver, p.cfg.gicd as usize, intid, cpu_id(first));
     }
 }
@@ -268,7 +270,7 @@ pub fn disable_spis(cell: &Cell) {
     let p = plat();
     let _guard = GIC_LOCK.lock();
     let mut d = Frame(p.cfg.gicd);
-    for intid in cell.spis.iter() {
+    for intid in cell.spis().iter() {
         d.write(0x180 + u64::from(intid / 32) * 4, 4, 1u64 << (intid % 32));
     }
 }

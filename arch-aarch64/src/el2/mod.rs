@@ -8,6 +8,8 @@ pub mod cpu;
 pub mod gicglue;
 pub mod heap;
 pub mod hypercall;
+pub mod lifecycle;
+pub mod mgmt;
 pub mod mmu;
 pub mod panic;
 pub mod psci;

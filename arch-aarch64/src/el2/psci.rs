@@ -60,9 +60,8 @@ pub fn handle(frame: &mut TrapFrame) {
 fn own_cpu(mpidr: u64) -> Option<usize> {
     let cell = traps::current_cell();
     let mpidr = mpidr & 0xff_00ff_ffff;
-    cell.cpus
-        .iter()
-        .copied()
+    cell.cpus()
+        .into_iter()
         .find(|&c| CPUS[c].mpidr.load(Ordering::Relaxed) == mpidr)
 }
 

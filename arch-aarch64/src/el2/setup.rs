@@ -25,6 +25,12 @@ unsafe extern "C" {
 }
 
 static PA_RANGE: AtomicU64 = AtomicU64::new(0);
+static SYSTEM: spin::Once<SystemConfig> = spin::Once::new();
+
+/// The system config the hypervisor booted with.
+pub fn system() -> &'static SystemConfig {
+    SYSTEM.get().expect("system config read at boot")
+}
 /// 0 = SMC, 1 = HVC: how the firmware's PSCI is reached.
 static CONDUIT: AtomicU8 = AtomicU8::new(0);
 
@@ -155,6 +161,7 @@ fn boot(dtb: &[u8], dtb_addr: u64, ram: &[(u64, u64)]) -> Result<(), String> {
         ));
     }
     console::init(sys.hypervisor.console.base, sys.hypervisor.console.kind);
+    let sys = SYSTEM.call_once(|| sys);
     CONDUIT.store(
         u8::from(sys.platform.psci.conduit == PsciConduit::Hvc),
         Ordering::Relaxed,
@@ -170,7 +177,7 @@ fn boot(dtb: &[u8], dtb_addr: u64, ram: &[(u64, u64)]) -> Result<(), String> {
         heap::add_region(heap_start, hv_end);
     }
 
-    let cells = create_cells(&sys)?;
+    let cells = create_cells(sys)?;
     for (i, c) in cells.iter().enumerate() {
         for entry in pack.images(i as u32) {
             let data = pack.data(entry);
@@ -206,7 +213,7 @@ fn boot(dtb: &[u8], dtb_addr: u64, ram: &[(u64, u64)]) -> Result<(), String> {
     CPUS[me].present.store(true, Ordering::Release);
 
     for c in &cells {
-        for &cpu in &c.cpus {
+        for cpu in c.cpus() {
             CPUS[cpu].cell.store(c.id, Ordering::Release);
         }
         gicglue::route_spis(c);
@@ -228,7 +235,8 @@ fn boot(dtb: &[u8], dtb_addr: u64, ram: &[(u64, u64)]) -> Result<(), String> {
         }
     }
     for c in &cells {
-        let Some(&first) = c.cpus.first() else {
+        let cpus = c.cpus();
+        let Some(&first) = cpus.first() else {
             continue;
         };
         c.set_state(CellState::Running);
@@ -236,14 +244,14 @@ fn boot(dtb: &[u8], dtb_addr: u64, ram: &[(u64, u64)]) -> Result<(), String> {
             "cell \"{}\" (id {}) starts on CPUs {:?} at {:#x}",
             c.name(),
             c.id,
-            c.cpus,
+            cpus,
             c.config.entry
         );
         start_cpu(
             first,
             StartRequest {
                 entry: c.config.entry,
-                context: 0,
+                context: c.config.entry_x0.unwrap_or(0),
             },
         );
     }
@@ -254,14 +262,6 @@ fn boot(dtb: &[u8], dtb_addr: u64, ram: &[(u64, u64)]) -> Result<(), String> {
 /// SPIs, memory) is removed from the root cell.
 fn create_cells(sys: &SystemConfig) -> Result<Vec<Arc<Cell>>, String> {
     let hv = sys.hypervisor.memory;
-    let gicv2 = match (
-        sys.platform.gic.version,
-        sys.platform.gic.gicc,
-        sys.platform.gic.gicv,
-    ) {
-        (2, Some(gicc), Some(gicv)) => Some((gicc, gicv)),
-        _ => None,
-    };
     let mut taken: Vec<(u64, u64)> = Vec::new();
     taken.push((hv.start, hv.start + hv.size));
     let mut taken_cpus = Vec::new();
@@ -294,12 +294,48 @@ fn create_cells(sys: &SystemConfig) -> Result<Vec<Arc<Cell>>, String> {
                 .map_err(|_| format!("cell \"{}\": IRQ {irq} out of range", config.name))?;
         }
         let t: &[(u64, u64)] = if root { &taken } else { &hv_only };
-        let ipa_bits = stage2::ipa_bits(PA_RANGE.load(Ordering::Relaxed));
-        let cell = cell::build(id, config.clone(), cpus, spis, t, gicv2, ipa_bits)
-            .map_err(|e| format!("cell \"{}\": stage-2 tables: {e}", config.name))?;
+        let cell = build_cell(id, config.clone(), cpus, spis, t)?;
+        if root {
+            if let Some(m) = sys.hypervisor.management {
+                let rw = stage2::Access {
+                    read: true,
+                    write: true,
+                    exec: false,
+                };
+                let b = m.buffer;
+                cell.stage2
+                    .lock()
+                    .map(b.start, b.start, b.size, rw, stage2::MemKind::Normal)
+                    .map_err(|e| format!("hypervisor.management.buffer: {e}"))?;
+            }
+        }
         cells.push(Arc::new(cell));
     }
     Ok(cells)
+}
+
+/// Builds a cell's stage-2 tables and state; `taken` are physical ranges
+/// its regions may not map.
+pub fn build_cell(
+    id: usize,
+    config: hv_core::config::CellConfig,
+    cpus: Vec<usize>,
+    spis: gic::IrqSet,
+    taken: &[(u64, u64)],
+) -> Result<Cell, String> {
+    let sys = system();
+    let gicv2 = match (
+        sys.platform.gic.version,
+        sys.platform.gic.gicc,
+        sys.platform.gic.gicv,
+    ) {
+        (2, Some(gicc), Some(gicv)) => Some((gicc, gicv)),
+        _ => None,
+    };
+    let ipa_bits = stage2::ipa_bits(PA_RANGE.load(Ordering::Relaxed));
+    let name = config.name.clone();
+    cell::build(id, config, cpus, spis, taken, gicv2, ipa_bits)
+        .map_err(|e| format!("cell \"{name}\": stage-2 tables: {e}"))
 }
 
 /// Parks the calling CPU until its cell starts it (PSCI CPU_ON from the
@@ -331,8 +367,10 @@ pub fn park_current() -> ! {
 fn wait_for_start(me: &PerCpu) -> StartRequest {
     write_sysreg!("cntv_ctl_el0", 0);
     write_sysreg!("cntp_ctl_el0", 0);
+    me.waiting.store(true, Ordering::Release);
     loop {
         if let Some(req) = me.mailbox.lock().take() {
+            me.waiting.store(false, Ordering::Release);
             return req;
         }
         wfi();
@@ -393,7 +431,8 @@ pub fn fail_cell(c: &Cell, fault: Fault) {
     );
     *c.fault.lock() = Some(fault);
     let me = cpu::current_id();
-    for &other in &c.cpus {
+    let cpus = c.cpus();
+    for &other in &cpus {
         CPUS[other].set_state(CpuState::Failed);
         if other != me {
             CPUS[other].park_request.store(true, Ordering::Release);
@@ -401,7 +440,7 @@ pub fn fail_cell(c: &Cell, fault: Fault) {
         }
     }
     gicglue::disable_spis(c);
-    println!("cell \"{}\" stopped, CPUs {:?} parked", c.name(), c.cpus);
+    println!("cell \"{}\" stopped, CPUs {:?} parked", c.name(), cpus);
 }
 
 /// PSCI SYSTEM_OFF / SYSTEM_RESET from the root cell: passed to firmware.

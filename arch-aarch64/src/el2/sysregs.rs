@@ -85,3 +85,17 @@ pub fn wfe() {
     // SAFETY: a hint instruction.
     unsafe { asm!("wfe", options(nostack)) };
 }
+
+/// Cleans and invalidates `[start, start + len)` from the data cache to the
+/// point of coherency (before a cell starts on memory others wrote).
+pub fn clean_invalidate_dcache(start: u64, len: u64) {
+    let ctr = read_sysreg!("ctr_el0");
+    let line = 4u64 << ((ctr >> 16) & 0xf);
+    let mut addr = start & !(line - 1);
+    while addr < start + len {
+        // SAFETY: cache maintenance by VA on memory the hypervisor maps.
+        unsafe { asm!("dc civac, {0}", in(reg) addr, options(nostack)) };
+        addr += line;
+    }
+    dsb_sy();
+}

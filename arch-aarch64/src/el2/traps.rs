@@ -9,7 +9,7 @@ use tock_registers::interfaces::Readable;
 
 use super::boot::TrapFrame;
 use super::cell::{self, Cell, Fault};
-use super::{cpu, gicglue, hypercall, panic, psci, setup};
+use super::{cpu, gicglue, hypercall, mgmt, panic, psci, setup};
 
 /// Vector offsets 0x200.. (current EL, SPx) and 0x400.. (lower EL, AArch64).
 const LOWER_SYNC: u64 = 8;
@@ -106,6 +106,25 @@ fn set_reg(frame: &mut TrapFrame, r: u8, v: u64) {
 fn data_abort(frame: &mut TrapFrame, esr: Esr) {
     let ipa = fault_ipa();
     let cell = current_cell();
+    if let Some(offset) = mgmt::page_offset(ipa) {
+        let access = match esr.data_abort().decode() {
+            Ok(a) => a,
+            Err(e) => fail_current(frame, format!("management page: {e}"), ipa, esr.0),
+        };
+        let write = access
+            .write
+            .then(|| access.store_value(reg(frame, access.reg)));
+        match mgmt::access(&cell, offset, access.size, write) {
+            Ok(v) => {
+                if !access.write {
+                    set_reg(frame, access.reg, access.load_value(v));
+                }
+                frame.elr += 4;
+                return;
+            }
+            Err(what) => fail_current(frame, String::from(what), ipa, esr.0),
+        }
+    }
     let Some(region) = gicglue::mmio_region(ipa) else {
         let kind = if esr.data_abort().is_write() {
             "write"
