@@ -8,6 +8,7 @@
 mod bench;
 mod build;
 mod dtbs;
+mod fuzz;
 mod image;
 mod qemu;
 mod setup;
@@ -48,6 +49,15 @@ enum Command {
     },
     /// Fetch Debian's arm64 kernel DTBs (cached) and print `CELLBLOCK_DEBIAN_DTBS=DIR`.
     Dtbs,
+    /// Fuzz a dt-cellgen target for a bounded time (nightly + cargo-fuzz; not in CI).
+    Fuzz {
+        /// The target in dt-cellgen/fuzz/fuzz_targets/.
+        #[arg(long, default_value = "read_dtb")]
+        target: String,
+        /// How long to run.
+        #[arg(long, default_value_t = 60)]
+        seconds: u32,
+    },
     /// Benchmarks (not part of `test`).
     Bench {
         #[command(subcommand)]
@@ -95,6 +105,7 @@ fn main() -> ExitCode {
                 },
             )
         }),
+        Command::Fuzz { target, seconds } => fuzz::fuzz(&target, seconds),
         Command::Bench {
             which: BenchCommand::Latency { ticks },
         } => setup::ensure_tools().and_then(|tools| bench::latency(&tools, ticks.into())),
