@@ -14,9 +14,9 @@ use super::cell::Cell;
 use super::cpu;
 use super::sysregs::write_sysreg;
 
-/// The SGI the hypervisor keeps for itself (park requests); cells cannot
-/// send it.
-pub const HV_SGI: u32 = 15;
+/// The SGI the hypervisor keeps for itself (park requests, wake-ups);
+/// cells cannot send it.
+pub const HV_SGI: u32 = gic::HV_SGI;
 /// Priority given to interrupts injected into cells.
 const VIRQ_PRIORITY: u8 = 0xa0;
 const GICD_SIZE: u64 = 0x1_0000;
@@ -40,37 +40,12 @@ fn plat() -> &'static Plat {
     PLAT.get().expect("GIC used before init")
 }
 
-/// A physical GIC frame accessed with volatile loads and stores.
-pub struct Frame(pub u64);
-
-impl RegIo for Frame {
-    fn read(&mut self, offset: u64, size: u8) -> u64 {
-        let a = self.0 + offset;
-        // SAFETY: `a` lies in a GIC frame of the platform config, identity
-        // mapped as device memory; accesses are naturally aligned (the gic
-        // crate refuses others).
-        unsafe {
-            match size {
-                1 => u64::from(core::ptr::read_volatile(a as *const u8)),
-                2 => u64::from(core::ptr::read_volatile(a as *const u16)),
-                4 => u64::from(core::ptr::read_volatile(a as *const u32)),
-                _ => core::ptr::read_volatile(a as *const u64),
-            }
-        }
-    }
-
-    fn write(&mut self, offset: u64, size: u8, value: u64) {
-        let a = self.0 + offset;
-        // SAFETY: as for `read`.
-        unsafe {
-            match size {
-                1 => core::ptr::write_volatile(a as *mut u8, value as u8),
-                2 => core::ptr::write_volatile(a as *mut u16, value as u16),
-                4 => core::ptr::write_volatile(a as *mut u32, value as u32),
-                _ => core::ptr::write_volatile(a as *mut u64, value),
-            }
-        }
-    }
+/// A physical GIC frame of the platform config.
+fn frame(base: u64) -> gic::Mmio {
+    // SAFETY: every base passed here is a GIC frame named in the validated
+    // platform config (checked against the DTB), identity mapped as device
+    // memory in EL2; the gic crate only uses offsets inside the frame.
+    unsafe { gic::Mmio::new(base as usize) }
 }
 
 /// Records the platform's GIC and CPUs (`mpidrs` by logical id) and sets up
@@ -152,9 +127,9 @@ pub fn reset_vcpu_interface() {
         GicVersion::V2 => {
             let mut lrs = gich_lrs(p);
             gic::clear(&mut lrs, queue);
-            let mut gich = Frame(p.cfg.gich.unwrap_or(0));
-            gich.write(0x8, 4, 0); // GICH_VMCR
-            gich.write(0x0, 4, 1); // GICH_HCR.En
+            let mut gich = frame(p.cfg.gich.unwrap_or(0));
+            gich.write(gic::regs::gich::VMCR, 4, 0);
+            gich.write(gic::regs::gich::HCR, 4, 1); // En
         }
     }
 }
@@ -207,7 +182,7 @@ pub fn emulate(cell: &Cell, region: Region, size: u8, write: Option<u64>) -> Res
                     size,
                     write,
                 };
-                gic::gicd_access(p.ver, view, &acc, &mut Frame(p.cfg.gicd))
+                gic::gicd_access(p.ver, view, &acc, &mut frame(p.cfg.gicd))
             }
             Region::Redist { cpu, offset } => {
                 let acc = MmioAccess {
@@ -216,7 +191,7 @@ pub fn emulate(cell: &Cell, region: Region, size: u8, write: Option<u64>) -> Res
                     write,
                 };
                 let base = p.cfg.gicr.unwrap_or(0) + cpu as u64 * GICR_STRIDE;
-                gic::gicr_access(view, cpu_id(cpu), &acc, &mut Frame(base))
+                gic::gicr_access(view, cpu_id(cpu), &acc, &mut frame(base))
             }
         }
     })
@@ -269,9 +244,10 @@ pub fn route_spis(cell: &Cell) {
 pub fn disable_spis(cell: &Cell) {
     let p = plat();
     let _guard = GIC_LOCK.lock();
-    let mut d = Frame(p.cfg.gicd);
+    let mut d = frame(p.cfg.gicd);
     for intid in cell.spis().iter() {
-        d.write(0x180 + u64::from(intid / 32) * 4, 4, 1u64 << (intid % 32));
+        let reg = gic::regs::gicd::ICENABLER + u64::from(intid / 32) * 4;
+        d.write(reg, 4, 1u64 << (intid % 32));
     }
 }
 
