@@ -1,7 +1,8 @@
 //! Debian arm64 packages, fetched without touching the host's apt setup:
 //! apt runs for arm64 with its own lists and cache directories and no dpkg
 //! status, under the cache directory (`$CELLBLOCK_CACHE`, else
-//! `$XDG_CACHE_HOME/cellblock`, else `~/.cache/cellblock`; never the repo).
+//! `~/.cache/cellblock`, as for `dt-cellgen fetch-debian-dtbs`; never the
+//! repository).
 //!
 //! Downloaded `.deb` files stay in the cache (`debs/`, or `deb/` where
 //! `dt-cellgen fetch-debian-dtbs` puts them), so the kernel package feeds
@@ -14,10 +15,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Debian 12's kernel series; its package names are `linux-image-6.1.0-NN-arm64`.
-pub const KERNEL_PREFIX: &str = "linux-image-6.1.0-";
-pub const KERNEL_SUFFIX: &str = "-arm64";
-
 /// The cache directory; see the module doc.
 pub fn cache_dir() -> Result<PathBuf> {
     let env = |k| {
@@ -27,9 +24,6 @@ pub fn cache_dir() -> Result<PathBuf> {
     };
     if let Some(dir) = env("CELLBLOCK_CACHE") {
         return Ok(dir);
-    }
-    if let Some(dir) = env("XDG_CACHE_HOME") {
-        return Ok(dir.join("cellblock"));
     }
     env("HOME")
         .map(|h| h.join(".cache").join("cellblock"))
@@ -95,22 +89,6 @@ impl Apt {
         }
     }
 
-    /// The newest `linux-image-6.1.0-NN-arm64` in the lists.
-    pub fn newest_kernel(&self) -> Result<String> {
-        self.ensure_lists()?;
-        let names = output(
-            Command::new("apt-cache")
-                .args(&self.opts)
-                .args(["pkgnames", KERNEL_PREFIX]),
-        )
-        .ok_or("`apt-cache pkgnames` failed")?;
-        newest_kernel_package(&names).ok_or_else(|| {
-            Error(format!(
-                "no {KERNEL_PREFIX}NN{KERNEL_SUFFIX} package in the apt sources (Debian 12 main)"
-            ))
-        })
-    }
-
     /// A `.deb` of `package` already in the cache.
     pub fn cached(&self, package: &str) -> Option<PathBuf> {
         let prefix = format!("{package}_");
@@ -158,40 +136,9 @@ pub fn extract(deb: &Path, dir: &Path) -> Result {
     run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(dir))
 }
 
-/// `NN` of "6.1.0-NN-arm64".
-pub fn kernel_abi(version: &str) -> Option<u32> {
-    version
-        .strip_prefix(&KERNEL_PREFIX["linux-image-".len()..])?
-        .strip_suffix(KERNEL_SUFFIX)?
-        .parse()
-        .ok()
-}
-
-/// The package with the highest ABI number among `apt-cache pkgnames` output.
-pub fn newest_kernel_package(names: &str) -> Option<String> {
-    names
-        .lines()
-        .map(str::trim)
-        .filter_map(|n| Some((kernel_abi(n.strip_prefix("linux-image-")?)?, n)))
-        .max()
-        .map(|(_, n)| n.to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn picks_the_newest_signed_6_1_image() {
-        let names = "linux-image-6.1.0-9-arm64\nlinux-image-6.1.0-27-arm64\n\
-                     linux-image-6.1.0-27-arm64-unsigned\nlinux-image-6.1.0-30-rt-arm64\n\
-                     linux-image-6.1.0-28-cloud-arm64\nlinux-image-6.1.0-10-arm64\n";
-        assert_eq!(
-            newest_kernel_package(names).as_deref(),
-            Some("linux-image-6.1.0-27-arm64")
-        );
-        assert_eq!(newest_kernel_package("linux-image-arm64\n"), None);
-    }
 
     #[test]
     fn cached_debs_are_found_in_either_directory() {

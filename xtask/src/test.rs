@@ -73,6 +73,13 @@ fn scenarios() -> Vec<Scenario> {
 }
 
 pub fn run_all(tools: &Tools, opts: &Options) -> Result {
+    let selected: Vec<Scenario> = scenarios()
+        .into_iter()
+        .filter(|s| opts.scenario.as_ref().is_none_or(|f| s.name.contains(f)))
+        .collect();
+    if selected.is_empty() {
+        return Err("no QEMU scenario matches --scenario".into());
+    }
     let started = Instant::now();
     let mut passed = 0usize;
     let mut failed: Vec<String> = Vec::new();
@@ -115,25 +122,28 @@ pub fn run_all(tools: &Tools, opts: &Options) -> Result {
                 "warnings",
             ])),
         );
+        // --no-fail-fast: one failing crate does not hide the others' results.
         record(
             "host tests",
             fetch_debian_dtbs().and_then(|(var, dir)| {
-                run(cargo().arg("test").env(var, &dir))?;
-                run(cargo().args(["test", "-p", "arch-aarch64", "--lib"]))
+                run(cargo().args(["test", "--no-fail-fast"]).env(var, &dir))
             }),
+        );
+        record(
+            "host tests (arch-aarch64 lib)",
+            run(cargo().args(["test", "--no-fail-fast", "-p", "arch-aarch64", "--lib"])),
         );
     }
 
-    let selected: Vec<Scenario> = scenarios()
-        .into_iter()
-        .filter(|s| opts.scenario.as_ref().is_none_or(|f| s.name.contains(f)))
-        .collect();
-    if selected.is_empty() {
-        return Err("no QEMU scenario matches --scenario".into());
-    }
     let _lock = crate::util::lock_outputs()?;
     match build::build(tools) {
-        Err(e) => record("build", Err(e)),
+        Err(e) => {
+            record("build", Err(e));
+            for sc in &selected {
+                println!("FAIL {} (not run: the build failed)", sc.name);
+                record(&sc.name, Err("not run".into()));
+            }
+        }
         Ok(()) => {
             println!("xtask: {} QEMU scenarios", selected.len());
             for sc in &selected {
