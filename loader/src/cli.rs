@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 /// Cellblock's management tool: compiles and checks configs, builds boot
-/// images.
+/// images, and manages cells at run time from the root cell's Linux.
 #[derive(Debug, Parser)]
 #[command(name = "cellblock", version)]
 pub struct Cli {
@@ -23,6 +23,63 @@ pub enum Command {
     /// Build a boot image: the hypervisor, the system config with its boot
     /// cells, and every cell's images, in one file.
     Pack(PackArgs),
+    /// Cells at run time (in the root cell's Linux, as root).
+    Cell {
+        #[command(subcommand)]
+        action: CellAction,
+    },
+    /// Print the hypervisor's console log.
+    Console,
+    /// Print the hypervisor's memory pool use and number of cells.
+    Info,
+}
+
+/// Cells are named by name or by numeric id.
+#[derive(Debug, Subcommand)]
+pub enum CellAction {
+    /// Create a cell from its config (TOML or `.cell`): its CPUs are taken
+    /// from Linux and handed to the new cell.
+    Create {
+        /// The cell config.
+        file: PathBuf,
+    },
+    /// Load images and strings into a cell's memory (stops it if running).
+    Load(LoadArgs),
+    /// Start a created (and loaded) cell at its entry.
+    Start {
+        /// Cell name or id.
+        cell: String,
+    },
+    /// Ask a cell to shut down and wait for its answer.
+    Shutdown {
+        /// Cell name or id.
+        cell: String,
+    },
+    /// Destroy a cell; its CPUs go back to Linux.
+    Destroy {
+        /// Cell name or id.
+        cell: String,
+    },
+    /// List the cells: id, name, state, assigned and failed CPUs.
+    List,
+    /// Per-CPU statistics of a cell's EL2 entries.
+    Stats {
+        /// Cell name or id.
+        cell: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Cell name or id.
+    pub cell: String,
+    /// Image files, each at ADDR (as the cell sees it; default: the cell's
+    /// entry).
+    #[arg(value_name = "IMAGE[@ADDR]", required_unless_present = "strings")]
+    pub images: Vec<String>,
+    /// A NUL-terminated string to write at ADDR; repeatable.
+    #[arg(short = 's', long = "string", value_name = "STRING@ADDR")]
+    pub strings: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

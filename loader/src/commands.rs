@@ -16,7 +16,7 @@ use crate::files::{self, Config};
 use crate::Error;
 
 /// One error line per config error, all naming `what`.
-fn config_errors(what: &str, errs: &ConfigErrors) -> Error {
+pub(crate) fn config_errors(what: &str, errs: &ConfigErrors) -> Error {
     Error::collect(errs.iter().map(|e| Error::new(what, e)))
         .unwrap_or_else(|| Error::new(what, "invalid config"))
 }

@@ -3,14 +3,52 @@
 //! - [`cli`]: the command line (clap).
 //! - [`files`]: reading text (TOML) and binary (`.cell`) configs.
 //! - [`commands`]: `config compile`, `config check`, `pack`.
+//! - [`cells`]: the runtime commands (`cell ...`, `console`, `info`) over a
+//!   [`mgmt::Mgmt`]: [`devmem::DevMem`] drives the hypervisor's management
+//!   page found by [`dt`]; [`cpus`] switches Linux CPUs off and on.
+//! - [`mmio`]: the aligned 64-bit volatile accesses all of that is made of.
 //! - [`error`]: errors as `<what>: <why>` lines.
+//!
+//! ```no_run
+//! use loader::cells::{Runtime, Timing};
+//! use loader::cpus::CpuSysfs;
+//! use loader::devmem::DevMem;
+//! # fn demo() -> Result<(), loader::Error> {
+//! let node = loader::dt::find_mgmt_node(&[std::path::Path::new("/proc/device-tree")])?;
+//! let mut page = DevMem::open(std::path::Path::new("/dev/mem"), node.page)?;
+//! let mut rt = Runtime::new(&mut page, CpuSysfs::system(), Timing::default());
+//! for line in rt.list()? {
+//!     println!("{line}");
+//! }
+//! # Ok(()) }
+//! ```
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod cells;
 pub mod cli;
 pub mod commands;
+pub mod cpus;
+pub mod devmem;
+pub mod dt;
 pub mod error;
 pub mod files;
+pub mod mgmt;
+pub mod mmio;
+
+#[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod testutil;
+
+use std::fs::File;
+use std::path::Path;
 
 pub use error::Error;
+
+/// The lock file that serialises runtime commands.
+pub const LOCK_FILE: &str = "/run/cellblock.lock";
 
 /// Runs a parsed command line; on success, the lines to print on stdout.
 pub fn run(cli: &cli::Cli) -> Result<Vec<String>, Error> {
@@ -22,5 +60,63 @@ pub fn run(cli: &cli::Cli) -> Result<Vec<String>, Error> {
             action: cli::ConfigAction::Check(args),
         } => commands::check(args),
         cli::Command::Pack(args) => commands::pack(args),
+        cli::Command::Cell { action } => with_hypervisor(|rt| rt.cell(action)),
+        cli::Command::Console => with_hypervisor(|rt| rt.console()),
+        cli::Command::Info => with_hypervisor(|rt| rt.info()),
+    }
+}
+
+/// Takes the exclusive lock on `path` (waiting for another `cellblock`
+/// that holds it); released when the file is dropped.
+pub fn lock(path: &Path) -> Result<File, Error> {
+    if let Some(dir) = path.parent() {
+        if !dir.as_os_str().is_empty() && !dir.exists() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::file(dir, e))?;
+        }
+    }
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::file(path, e))?;
+    file.lock()
+        .map_err(|e| Error::file(path, format!("cannot lock: {e}")))?;
+    Ok(file)
+}
+
+/// Runs `f` on the live hypervisor: under [`LOCK_FILE`], with the management
+/// page named in the device tree mapped through `/dev/mem`, and Linux's CPUs.
+fn with_hypervisor(
+    f: impl FnOnce(&mut cells::Runtime) -> Result<Vec<String>, Error>,
+) -> Result<Vec<String>, Error> {
+    let _lock = lock(Path::new(LOCK_FILE))?;
+    let roots = dt::DT_ROOTS.map(Path::new);
+    let node = dt::find_mgmt_node(&roots)?;
+    let mut page = devmem::DevMem::open(Path::new(devmem::DEV_MEM), node.page)?;
+    let mut rt = cells::Runtime::new(
+        &mut page,
+        cpus::CpuSysfs::system(),
+        cells::Timing::default(),
+    );
+    f(&mut rt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_is_exclusive() {
+        let dir = testutil::scratch("lock");
+        let path = dir.join("sub/cellblock.lock");
+        let held = lock(&path).unwrap();
+        let other = File::options().write(true).open(&path).unwrap();
+        assert!(matches!(
+            other.try_lock(),
+            Err(std::fs::TryLockError::WouldBlock)
+        ));
+        drop(held);
+        other.try_lock().unwrap();
     }
 }
