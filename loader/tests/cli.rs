@@ -224,7 +224,7 @@ fn cells_overlapping_each_other() {
     let path = dir.join("probe.toml");
     let text = std::fs::read_to_string(config("cells/qemu-probe.toml"))
         .unwrap()
-        .replace("phys_start = 0x42200000", "phys_start = 0x42100000")
+        .replace("phys_start = 0x7e200000", "phys_start = 0x7e100000")
         .replace("cpus = [2]", "cpus = [3]");
     std::fs::write(&path, text).unwrap();
     let sys = config("qemu-arm64-gicv3.toml");
@@ -240,7 +240,7 @@ fn cells_overlapping_each_other() {
     assert_fails(
         &o,
         &[
-            format!("cellblock: {p}: memory[0]: physical range 0x42100000..0x42300000 overlaps memory[0] of cell \"gic-demo\" (only regions both flagged shared may overlap)"),
+            format!("cellblock: {p}: memory[0]: physical range 0x7e100000..0x7e300000 overlaps memory[0] of cell \"gic-demo\" (only regions both flagged shared may overlap)"),
             format!("cellblock: {p}: cpus[0]: CPU 3 is already given to cell \"gic-demo\""),
         ],
     );
