@@ -1,7 +1,8 @@
 //! `cargo xtask build`: the EL2 image, the inmates and the boot images.
 //!
 //! Everything lands in `target/cellblock/`: `cellblock.bin`, one `.bin` per
-//! inmate, and the boot images that `qemu -kernel` loads.
+//! inmate, and the boot images that `qemu -kernel` loads; then the Linux
+//! root cell's pieces and boot images ([`crate::linux`]).
 
 use crate::setup::Tools;
 use crate::util::{cargo, out_dir, rel, root, run, Context, Result};
@@ -113,6 +114,7 @@ pub fn build(tools: &Tools) -> Result {
             .arg(format!("target/cellblock/{}", image.file));
         run(&mut cmd)?;
     }
+    crate::linux::build(tools)?;
     println!("xtask: images in {}/", rel(&out));
     Ok(())
 }

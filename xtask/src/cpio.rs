@@ -91,7 +91,14 @@ impl Archive {
         Ok(())
     }
 
-    fn entry(&mut self, path: &str, mode: u32, nlink: u32, rdev: (u32, u32), data: &[u8]) -> Result {
+    fn entry(
+        &mut self,
+        path: &str,
+        mode: u32,
+        nlink: u32,
+        rdev: (u32, u32),
+        data: &[u8],
+    ) -> Result {
         let size = u32::try_from(data.len())
             .map_err(|_| Error(format!("initramfs: {path} is larger than 4 GiB")))?;
         if !self.paths.insert(path.to_owned()) {
@@ -120,7 +127,7 @@ impl Archive {
     }
 
     fn pad(&mut self) {
-        while self.out.len() % 4 != 0 {
+        while !self.out.len().is_multiple_of(4) {
             self.out.push(0);
         }
     }
@@ -156,7 +163,9 @@ mod tests {
             };
             let (mode, size, major, namesize) = (field(1), field(6), field(9), field(11));
             let name_end = 110 + namesize;
-            let name = std::str::from_utf8(&a[110..name_end - 1]).unwrap().to_owned();
+            let name = std::str::from_utf8(&a[110..name_end - 1])
+                .unwrap()
+                .to_owned();
             assert_eq!(a[name_end - 1], 0);
             let data_at = name_end.next_multiple_of(4);
             let data = a[data_at..data_at + size].to_vec();
@@ -184,7 +193,16 @@ mod tests {
         let names: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
         assert_eq!(
             names,
-            ["usr", "usr/bin", "usr/bin/cellblock", "bin", "bin/sh", "dev", "dev/console", "init"]
+            [
+                "usr",
+                "usr/bin",
+                "usr/bin/cellblock",
+                "bin",
+                "bin/sh",
+                "dev",
+                "dev/console",
+                "init"
+            ]
         );
         assert_eq!(entries[2].1, 0o100755);
         assert_eq!(entries[2].3, b"ELF.");

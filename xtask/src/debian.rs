@@ -73,7 +73,9 @@ impl Apt {
 
     /// `apt-get update` into the private lists.
     pub fn update(&self) -> Result {
-        run(Command::new("apt-get").args(&self.opts).args(["-q", "update"]))
+        run(Command::new("apt-get")
+            .args(&self.opts)
+            .args(["-q", "update"]))
     }
 
     /// Updates the lists unless an earlier run fetched them.

@@ -7,9 +7,13 @@
 
 mod bench;
 mod build;
+mod cpio;
+mod debian;
 mod dtbs;
 mod fuzz;
 mod image;
+mod linux;
+mod linux_test;
 mod qemu;
 mod setup;
 mod test;
@@ -30,13 +34,18 @@ struct Cli {
 enum Command {
     /// Install what is missing: QEMU >= 10 and dtc (apt-get, as root).
     Setup,
-    /// Build the EL2 image, the inmates and the boot images (target/cellblock/).
+    /// Build the EL2 image, the inmates, the Linux root cell (kernel, initramfs,
+    /// root DTB) and the boot images (target/cellblock/).
     Build,
-    /// Boot the demo in QEMU on this terminal (root uart-demo + gic-demo cell).
+    /// Boot the demo in QEMU on this terminal: Linux as root cell, which
+    /// starts the gic-demo cell and leaves a root shell.
     Demo {
         /// GIC version of the emulated machine.
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(2..=3))]
         gic: u8,
+        /// The bare-metal demo instead: root uart-demo + gic-demo cell started at boot.
+        #[arg(long)]
+        bare: bool,
     },
     /// Run every test: fmt, clippy, host tests, QEMU scenarios.
     Test {
@@ -90,8 +99,8 @@ fn main() -> ExitCode {
             let _lock = util::lock_outputs()?;
             build::build(&tools)
         }),
-        Command::Demo { gic } => {
-            setup::ensure_tools().and_then(|tools| qemu::run_demo(&tools, gic.into()))
+        Command::Demo { gic, bare } => {
+            setup::ensure_tools().and_then(|tools| qemu::run_demo(&tools, gic.into(), bare))
         }
         Command::Test {
             qemu_only,

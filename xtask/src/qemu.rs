@@ -63,13 +63,25 @@ impl Machine {
 }
 
 /// `cargo xtask demo`: builds, then boots QEMU in the foreground with both
-/// UARTs multiplexed onto this terminal.
-pub fn run_demo(tools: &Tools, gic: u32) -> Result {
+/// UARTs multiplexed onto this terminal: the Linux root cell (which starts
+/// gic-demo), or with `bare` the uart-demo root cell and gic-demo started
+/// at boot.
+pub fn run_demo(tools: &Tools, gic: u32, bare: bool) -> Result {
     {
         let _lock = crate::util::lock_outputs()?;
         build::build(tools)?;
     }
-    let image = build::boot_image(gic);
+    let (image, note) = if bare {
+        (
+            build::boot_image(gic),
+            "uart0: hypervisor + root cell uart-demo, uart1: gic-demo cell",
+        )
+    } else {
+        (
+            crate::linux::linux_image(gic),
+            "uart0: hypervisor + Linux root cell console, uart1: gic-demo cell",
+        )
+    };
     let mut cmd = Command::new(&tools.qemu);
     cmd.current_dir(root())
         .args(Machine::hypervisor(gic).args())
@@ -79,9 +91,7 @@ pub fn run_demo(tools: &Tools, gic: u32) -> Result {
         .args(["-chardev", "stdio,id=term,mux=on,signal=on"])
         .args(["-serial", "chardev:term", "-serial", "chardev:term"])
         .args(["-mon", "chardev=term,mode=readline"]);
-    println!(
-        "xtask: quit QEMU with Ctrl-A x (uart0: hypervisor + root cell uart-demo, uart1: gic-demo cell)"
-    );
+    println!("xtask: quit QEMU with Ctrl-A x ({note})");
     println!("$ {}", display(&cmd));
     let status = cmd
         .status()
@@ -119,6 +129,17 @@ pub enum Poll<T> {
 impl LoggedQemu {
     /// Starts QEMU on `kernel`; old logs of the same name are removed first.
     pub fn start(tools: &Tools, name: &str, machine: Machine, kernel: &Path) -> Result<Self> {
+        Self::start_with(tools, name, machine, kernel, &[])
+    }
+
+    /// [`LoggedQemu::start`] with more QEMU arguments (`-initrd`, `-append`, ...).
+    pub fn start_with(
+        tools: &Tools,
+        name: &str,
+        machine: Machine,
+        kernel: &Path,
+        extra: &[String],
+    ) -> Result<Self> {
         let dir = log_dir();
         fs::create_dir_all(&dir).context(|| format!("cannot create {}", dir.display()))?;
         let uarts = [0, 1].map(|i| dir.join(format!("{name}.uart{i}.log")));
@@ -134,7 +155,8 @@ impl LoggedQemu {
             .args(["-nodefaults", "-display", "none", "-monitor", "none"])
             .arg("-no-reboot")
             .arg("-kernel")
-            .arg(kernel);
+            .arg(kernel)
+            .args(extra);
         for uart in &uarts {
             cmd.arg("-serial").arg(format!("file:{}", uart.display()));
         }

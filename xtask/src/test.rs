@@ -77,7 +77,11 @@ pub fn run_all(tools: &Tools, opts: &Options) -> Result {
         .into_iter()
         .filter(|s| opts.scenario.as_ref().is_none_or(|f| s.name.contains(f)))
         .collect();
-    if selected.is_empty() {
+    let linux: Vec<String> = crate::linux_test::names()
+        .into_iter()
+        .filter(|n| opts.scenario.as_ref().is_none_or(|f| n.contains(f)))
+        .collect();
+    if selected.is_empty() && linux.is_empty() {
         return Err("no QEMU scenario matches --scenario".into());
     }
     let started = Instant::now();
@@ -139,22 +143,29 @@ pub fn run_all(tools: &Tools, opts: &Options) -> Result {
     match build::build(tools) {
         Err(e) => {
             record("build", Err(e));
-            for sc in &selected {
-                println!("FAIL {} (not run: the build failed)", sc.name);
-                record(&sc.name, Err("not run".into()));
+            for name in selected.iter().map(|s| &s.name).chain(&linux) {
+                println!("FAIL {name} (not run: the build failed)");
+                record(name, Err("not run".into()));
             }
         }
         Ok(()) => {
-            println!("xtask: {} QEMU scenarios", selected.len());
-            for sc in &selected {
+            println!("xtask: {} QEMU scenarios", selected.len() + linux.len());
+            let runs = selected
+                .iter()
+                .map(|sc| (&sc.name, Some(sc)))
+                .chain(linux.iter().map(|n| (n, None)));
+            for (name, sc) in runs {
                 let t = Instant::now();
-                let result = run_scenario(tools, sc);
+                let result = match sc {
+                    Some(sc) => run_scenario(tools, sc),
+                    None => crate::linux_test::run(tools, name),
+                };
                 let secs = t.elapsed().as_secs_f64();
                 match &result {
-                    Ok(()) => println!("PASS {} ({secs:.1} s)", sc.name),
-                    Err(e) => println!("FAIL {} ({secs:.1} s): {e}", sc.name),
+                    Ok(()) => println!("PASS {name} ({secs:.1} s)"),
+                    Err(e) => println!("FAIL {name} ({secs:.1} s): {e}"),
                 }
-                record(&sc.name, result);
+                record(name, result);
             }
         }
     }
