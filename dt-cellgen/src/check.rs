@@ -110,6 +110,8 @@ pub fn check_blob(b: &[u8]) -> Result<usize> {
     let strings_end = off_strings + size_strings;
     let mut off = off_struct;
     let mut depth = 0usize;
+    // Per open node: has a subnode been seen (properties must come first)?
+    let mut had_child: Vec<bool> = Vec::new();
     let token = |off: usize| -> Result<u32> {
         if off + 4 > struct_end {
             return Err(bad("structure block ends inside a token", off));
@@ -123,6 +125,10 @@ pub fn check_blob(b: &[u8]) -> Result<usize> {
         match token(off)? {
             BEGIN_NODE => {
                 depth += 1;
+                if let Some(parent) = had_child.last_mut() {
+                    *parent = true;
+                }
+                had_child.push(false);
                 if depth > MAX_DEPTH + 1 {
                     return Err(Error::TooDeep {
                         path: format!("(node at offset {off:#x})"),
@@ -145,6 +151,7 @@ pub fn check_blob(b: &[u8]) -> Result<usize> {
                     return Err(bad("unbalanced end of node", off));
                 }
                 depth -= 1;
+                had_child.pop();
                 off += 4;
                 if depth == 0 {
                     break;
@@ -153,6 +160,9 @@ pub fn check_blob(b: &[u8]) -> Result<usize> {
             PROP => {
                 if depth == 0 {
                     return Err(bad("property outside any node", off));
+                }
+                if had_child.last() == Some(&true) {
+                    return Err(bad("property after a subnode", off));
                 }
                 let len = be32(b, off + 4).ok_or_else(|| bad("truncated property", off))? as usize;
                 let nameoff =

@@ -303,3 +303,54 @@ fn corrupted_and_truncated_dtbs_never_panic() {
     }
     assert!(refused > 0, "some corruptions must be refused");
 }
+
+/// A raw blob: header, empty reservation map, `tokens`, strings "a\0".
+fn raw_blob(tokens: &[u32]) -> Vec<u8> {
+    let strings = b"a\0";
+    let off_struct = 40 + 16;
+    let size_struct = tokens.len() * 4;
+    let off_strings = off_struct + size_struct;
+    let total = off_strings + strings.len();
+    let mut b = Vec::new();
+    for v in [
+        0xd00d_feed,
+        total as u32,
+        off_struct as u32,
+        off_strings as u32,
+        40,
+        17,
+        16,
+        0,
+        strings.len() as u32,
+        size_struct as u32,
+    ] {
+        b.extend_from_slice(&u32::to_be_bytes(v));
+    }
+    b.extend_from_slice(&[0; 16]);
+    for t in tokens {
+        b.extend_from_slice(&t.to_be_bytes());
+    }
+    b.extend_from_slice(strings);
+    b
+}
+
+/// Found by the fuzzer: a property after a subnode made the FDT reader's
+/// child iterator panic.
+#[test]
+fn property_after_a_subnode_is_malformed() {
+    const BEGIN: u32 = 1;
+    const END_NODE: u32 = 2;
+    const PROP: u32 = 3;
+    const END: u32 = 9;
+    let name_c = u32::from_be_bytes(*b"c\0\0\0");
+    // / { c { }; a; };
+    let bad = raw_blob(&[BEGIN, 0, BEGIN, name_c, END_NODE, PROP, 0, 0, END_NODE, END]);
+    let err = Board::from_dtb(&bad).unwrap_err();
+    assert!(
+        matches!(err, Error::Malformed(ref m) if m.contains("property after a subnode")),
+        "{err}"
+    );
+    // / { a; c { }; }; is fine as a blob (and then lacks everything else).
+    let good = raw_blob(&[BEGIN, 0, PROP, 0, 0, BEGIN, name_c, END_NODE, END_NODE, END]);
+    assert_eq!(Board::from_dtb(&good).unwrap_err(), Error::NoPsci);
+}
