@@ -120,6 +120,7 @@ impl FakeHv {
                     irqs: vec![],
                     entry: 0x4400_0000,
                     entry_x0: Some(0x4800_0000),
+                    streams: Vec::new(),
                     images: vec![],
                 },
             });

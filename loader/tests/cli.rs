@@ -540,3 +540,32 @@ fn pack_needs_a_system_config() {
         )],
     );
 }
+
+#[test]
+fn runtime_commands_need_cellblock() {
+    // On a build host there is no management page: one line, exit 1. (The
+    // commands themselves are tested against an in-memory hypervisor in the
+    // library's unit tests.)
+    for args in [
+        &["cell", "list"][..],
+        &["info"],
+        &["console"],
+        &["cell", "start", "x"],
+    ] {
+        let o = cellblock(args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.starts_with("cellblock: "), "{err}");
+        assert!(stdout(&o).is_empty());
+    }
+}
+
+#[test]
+fn load_needs_something_to_load() {
+    let o = cellblock(&["cell", "load", "gic-demo"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("IMAGE[@ADDR]"), "{}", stderr(&o));
+    let o = cellblock(&["cell", "load", "gic-demo", "-s", "x@0x40300000"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+}
