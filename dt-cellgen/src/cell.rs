@@ -228,6 +228,7 @@ pub fn generate_cell(
         irqs,
         entry: ipa,
         entry_x0: None,
+        streams: Vec::new(),
         images: Vec::new(),
     })
 }

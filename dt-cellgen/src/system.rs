@@ -308,6 +308,15 @@ pub fn generate_system(board: &Board, opts: &SystemOptions) -> Result<(SystemCon
     let mut pieces = Vec::new();
     let mut irqs = Vec::new();
     let overlaps_ram = |s: u64, e: u64| ram.iter().any(|&(rs, re)| s < re && e > rs);
+    // What the hypervisor keeps: GIC frames, ITS, Arm SMMUs.
+    let kept: Vec<(u64, u64)> = board
+        .devices
+        .iter()
+        .filter(|d| d.role != Role::Device)
+        .flat_map(|d| d.mmio.iter())
+        .filter_map(|&(s, z)| page_range(s, z))
+        .collect();
+    let overlaps_kept = |s: u64, e: u64| kept.iter().any(|&(ks, ke)| s < ke && e > ks);
     for d in &board.devices {
         let path = board.path(d.node).to_string();
         for irq in d.spis() {
@@ -330,6 +339,12 @@ pub fn generate_system(board: &Board, opts: &SystemOptions) -> Result<(SystemCon
             if overlaps_ram(s, e) {
                 notes.notes.push(format!(
                     "{path}: MMIO {start:#x}+{size:#x} overlaps RAM; left out"
+                ));
+                continue;
+            }
+            if overlaps_kept(s, e) {
+                notes.notes.push(format!(
+                    "{path}: MMIO {start:#x}+{size:#x} shares a page with the GIC or an SMMU; left out"
                 ));
                 continue;
             }
@@ -478,6 +493,7 @@ pub fn generate_system(board: &Board, opts: &SystemOptions) -> Result<(SystemCon
             psci: PsciConfig {
                 conduit: board.psci.conduit,
             },
+            smmu: None,
         },
         root_cell: CellConfig {
             name: "root".into(),
@@ -486,6 +502,7 @@ pub fn generate_system(board: &Board, opts: &SystemOptions) -> Result<(SystemCon
             irqs,
             entry,
             entry_x0: None,
+            streams: Vec::new(),
             images: Vec::new(),
         },
         boot_cells: Vec::new(),

@@ -285,6 +285,7 @@ mod tests {
             irqs: vec![40],
             entry: 0x4000_0000,
             entry_x0: None,
+            streams: Vec::new(),
             images: vec![Image {
                 file: "demo.bin".to_string(),
                 addr: 0x4000_0000,

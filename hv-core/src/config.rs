@@ -92,6 +92,17 @@ pub struct Platform {
     pub mmio: Vec<Range>,
     pub gic: GicConfig,
     pub psci: PsciConfig,
+    /// The SMMUv3 the hypervisor owns, if the board has one and it is used.
+    #[serde(default)]
+    pub smmu: Option<SmmuConfig>,
+}
+
+/// An Arm SMMUv3 (its register page 0 at `base`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmmuConfig {
+    pub base: u64,
+    /// Size of the register window (0x20000 for SMMUv3's two pages).
+    pub size: u64,
 }
 
 /// The interrupt controller.
@@ -152,6 +163,11 @@ pub struct CellConfig {
     /// Images to load before start (used by `cellblock pack` and `cell load`).
     #[serde(default)]
     pub images: Vec<Image>,
+    /// SMMU stream IDs of the DMA-capable devices the cell owns (PCI: the
+    /// requester ID through the host bridge's `iommu-map`; platform
+    /// devices: their `iommus` specifier).
+    #[serde(default)]
+    pub streams: Vec<u32>,
 }
 
 /// A region of a cell's address space backed by physical memory or MMIO.

@@ -206,6 +206,7 @@ mod tests {
             irqs: vec![],
             entry: 0,
             entry_x0: None,
+            streams: Vec::new(),
             images: Vec::<Image>::new(),
         }
     }

@@ -138,6 +138,7 @@ mod tests {
                 irqs: alloc::vec![],
                 entry: 0x4020_0000,
                 entry_x0: None,
+                streams: Vec::new(),
                 images: alloc::vec![],
             },
         };

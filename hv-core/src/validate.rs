@@ -924,6 +924,7 @@ mod tests {
                 psci: PsciConfig {
                     conduit: PsciConduit::Smc,
                 },
+                smmu: None,
             },
             root_cell: CellConfig {
                 name: "root".to_string(),
@@ -940,6 +941,7 @@ mod tests {
                 irqs: vec![33],
                 entry: 0x4000_0000,
                 entry_x0: None,
+                streams: Vec::new(),
                 images: vec![Image {
                     file: "root.bin".to_string(),
                     addr: 0x4000_0000,
@@ -960,6 +962,7 @@ mod tests {
             irqs: vec![40],
             entry: 0x4000_0000,
             entry_x0: None,
+            streams: Vec::new(),
             images: vec![Image {
                 file: "gic-demo.bin".to_string(),
                 addr: 0x4000_0000,
@@ -975,6 +978,7 @@ mod tests {
             irqs: vec![],
             entry: 0x4000_0000,
             entry_x0: None,
+            streams: Vec::new(),
             images: vec![],
         }
     }
