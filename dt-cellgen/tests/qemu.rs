@@ -313,3 +313,42 @@ fn dtc_accepts(bytes: &[u8], what: &str) {
         Err(e) => panic!("dtc is needed in CI: {e}"),
     }
 }
+
+/// The hand-kept QEMU test configs describe the board exactly as QEMU's DTB
+/// does (CPUs, RAM, GIC, PSCI, console, hypervisor placement), and every
+/// device they map lies in a window dt-cellgen finds.
+#[test]
+fn checked_in_qemu_configs_match_the_generated_platform() {
+    for (file, dtb) in [
+        ("qemu-arm64-gicv3.toml", "qemu-virt-gicv3.dtb"),
+        ("qemu-arm64-gicv2.toml", "qemu-virt-gicv2.dtb"),
+    ] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../configs")
+            .join(file);
+        let kept: SystemConfig = toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let (_, sys, _) = system(dtb, 0);
+        assert_eq!(kept.platform.cpus, sys.platform.cpus, "{file}: cpus");
+        assert_eq!(kept.platform.ram, sys.platform.ram, "{file}: ram");
+        assert_eq!(kept.platform.gic, sys.platform.gic, "{file}: gic");
+        assert_eq!(kept.platform.psci, sys.platform.psci, "{file}: psci");
+        assert_eq!(
+            kept.hypervisor.console, sys.hypervisor.console,
+            "{file}: console"
+        );
+        assert_eq!(
+            kept.hypervisor.memory, sys.hypervisor.memory,
+            "{file}: hypervisor memory"
+        );
+        for r in kept.root_cell.memory.iter().filter(|r| r.has(MemFlag::Io)) {
+            assert!(
+                sys.platform
+                    .mmio
+                    .iter()
+                    .any(|w| w.start <= r.phys_start && r.phys_start + r.size <= w.start + w.size),
+                "{file}: {:?} outside the generated MMIO windows",
+                r.comment
+            );
+        }
+    }
+}
