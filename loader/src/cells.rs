@@ -46,7 +46,7 @@ impl Default for Timing {
 }
 
 /// Bytes of the buffer looked at for a reason after a refused `cell_create`.
-const REASON_MAX: u64 = 1024;
+const REASON_MAX: u64 = 4096;
 
 /// The runtime commands over one management interface.
 pub struct Runtime<'a> {
@@ -124,7 +124,8 @@ fn reason_in_buffer(bytes: &[u8]) -> Option<String> {
     }
     let end = bytes.iter().position(|&b| b == 0)?;
     let text = std::str::from_utf8(&bytes[..end]).ok()?.trim();
-    (!text.is_empty() && !text.chars().any(char::is_control)).then(|| text.to_string())
+    let bad = |c: char| c.is_control() && !matches!(c, '\n' | '\t' | '\r');
+    (!text.is_empty() && !text.chars().any(bad)).then(|| text.to_string())
 }
 
 /// Left-aligned text columns, numbers (from column `numeric_from` on)
@@ -318,7 +319,7 @@ impl<'a> Runtime<'a> {
                     .ok()
                     .and_then(|b| reason_in_buffer(&b));
                 let why = match reason {
-                    Some(r) => format!("refused by the hypervisor: {r} ({e})"),
+                    Some(r) => format!("refused by the hypervisor ({}): {r}", e.short()),
                     None => format!("refused by the hypervisor: {e}"),
                 };
                 Err(self.give_back(Error::new(what, why), &taken))

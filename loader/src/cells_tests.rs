@@ -193,12 +193,12 @@ fn refused_create_gives_the_cpus_back() {
     assert!(!online(&hv, 3));
     assert_eq!(ok(&mut hv, &["cell", "list"]), list);
 
-    // With a reason left in the buffer.
-    hv.create_reason = Some("memory[0]: overlaps cell \"gic-demo\"".into());
+    // With a reason left in the buffer (the hypervisor's -EINVAL).
+    hv.create_reason = Some("memory[0]: overlaps cell \"gic-demo\"\ncpus[0]: taken".into());
     let e = fails(&mut hv, &["cell", "create", &path]);
     assert_eq!(
         e,
-        "cell \"overlap\": refused by the hypervisor: memory[0]: overlaps cell \"gic-demo\" (resource busy (EBUSY))"
+        "cell \"overlap\": refused by the hypervisor (EBUSY): memory[0]: overlaps cell \"gic-demo\"; cpus[0]: taken"
     );
     assert!(online(&hv, 1) && online(&hv, 2));
 }
@@ -635,6 +635,10 @@ fn helpers() {
     assert_eq!(reason_in_buffer(b"\0"), None);
     assert_eq!(reason_in_buffer(b"no terminator"), None);
     assert_eq!(reason_in_buffer(b"\x01\x02\0"), None);
+    assert_eq!(
+        reason_in_buffer(b"two\nlines\n\0"),
+        Some("two\nlines".into())
+    );
     assert_eq!(reason_in_buffer(b"\xff\xfe\0"), None);
 }
 

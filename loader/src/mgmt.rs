@@ -71,6 +71,14 @@ impl HvError {
             Self::Unknown(_) => None,
         }
     }
+
+    /// `EINVAL`, or the raw value when it is no errno of the ABI.
+    pub fn short(self) -> String {
+        match self {
+            Self::Errno(e) => e.name().to_string(),
+            Self::Unknown(v) => v.to_string(),
+        }
+    }
 }
 
 impl fmt::Display for HvError {
