@@ -11,6 +11,9 @@ use std::path::PathBuf;
 use std::process::Command;
 
 pub const BARE_TARGET: &str = "aarch64-unknown-none";
+/// The EL2 image's target: no FP/SIMD code, so the hypervisor never touches
+/// the registers that belong to the cells.
+pub const HV_TARGET: &str = "aarch64-unknown-none-softfloat";
 /// The inmate binaries of package `demos`.
 pub const INMATES: [&str; 3] = ["gic-demo", "uart-demo", "probe"];
 
@@ -75,11 +78,12 @@ pub fn build(tools: &Tools) -> Result {
         "--bin",
         "cellblock-hv",
         "--target",
-        BARE_TARGET,
+        HV_TARGET,
     ]))?;
+    let hv_elf_dir = root().join("target").join(HV_TARGET).join("release");
     objcopy(
         tools,
-        &elf_dir.join("cellblock-hv"),
+        &hv_elf_dir.join("cellblock-hv"),
         &out.join("cellblock.bin"),
     )?;
 

@@ -15,7 +15,8 @@ use std::process::Command;
 const QEMU_MIN_MAJOR: u32 = 10;
 const BACKPORTS_LINE: &str = "deb http://deb.debian.org/debian bookworm-backports main";
 const BACKPORTS_FILE: &str = "/etc/apt/sources.list.d/bookworm-backports.list";
-const BARE_TARGET: &str = "aarch64-unknown-none";
+/// Targets of the bare-metal builds (inmates; the EL2 image).
+const BARE_TARGETS: [&str; 2] = ["aarch64-unknown-none", "aarch64-unknown-none-softfloat"];
 
 /// Paths of the tools the other commands use.
 pub struct Tools {
@@ -191,10 +192,12 @@ fn ensure_rust() -> Result<PathBuf> {
         })
         .ok_or("cannot read the host triple from `rustc -vV`")?;
     let rustlib = sysroot.join("lib").join("rustlib");
-    if !rustlib.join(BARE_TARGET).exists() {
-        run(Command::new("rustup")
-            .args(["target", "add", BARE_TARGET])
-            .current_dir(root()))?;
+    for target in BARE_TARGETS {
+        if !rustlib.join(target).exists() {
+            run(Command::new("rustup")
+                .args(["target", "add", target])
+                .current_dir(root()))?;
+        }
     }
     let objcopy = rustlib.join(&host).join("bin").join("llvm-objcopy");
     if !objcopy.exists() {

@@ -112,11 +112,9 @@ pub fn run_all(tools: &Tools, opts: &Options) -> Result {
             }),
         );
         record(
-            "clippy (aarch64-unknown-none)",
+            "clippy (bare metal)",
             run(cargo().args([
                 "clippy",
-                "-p",
-                "arch-aarch64",
                 "-p",
                 "demos",
                 "--target",
@@ -124,7 +122,19 @@ pub fn run_all(tools: &Tools, opts: &Options) -> Result {
                 "--",
                 "-D",
                 "warnings",
-            ])),
+            ]))
+            .and_then(|()| {
+                run(cargo().args([
+                    "clippy",
+                    "-p",
+                    "arch-aarch64",
+                    "--target",
+                    build::HV_TARGET,
+                    "--",
+                    "-D",
+                    "warnings",
+                ]))
+            }),
         );
         // --no-fail-fast: one failing crate does not hide the others' results.
         record(
