@@ -1,7 +1,10 @@
 #!/bin/sh
 # Builds the demos and checks them bare on QEMU virt (no hypervisor):
 # gic-demo on GICv3 and GICv2, with and without EL2; uart-demo's first
-# lines; probe through the runtime's EL2 hypercall stub.
+# lines; probe through the runtime's EL2 hypercall stub. Then gic-demo and
+# gic-demo-locked with 2 GiB of RAM and a fake communication region at
+# 0x8000_0000 that holds a shutdown request: bare, neither may read it, so
+# both keep ticking and print no `gic-demo: shutdown` line.
 # Usage: demos/check-bare.sh [SECONDS]   (run from the workspace root)
 set -eu
 secs=${1:-6}
@@ -9,15 +12,17 @@ out=target/demos-bare
 mkdir -p "$out"
 cargo build -q -p demos --release --target aarch64-unknown-none
 objcopy="$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin/llvm-objcopy"
-for b in gic-demo uart-demo probe; do
+for b in gic-demo gic-demo-locked uart-demo probe; do
     "$objcopy" -O binary "target/aarch64-unknown-none/release/$b" "$out/$b.bin"
 done
 
 fail=0
-run() { # name machine-options binary
+run() { # name machine-options binary [more QEMU options]
     log="$out/$1.log"
-    timeout "$secs" qemu-system-aarch64 -M "$2" -cpu cortex-a57 -smp 1 -m 1G \
-        -nographic -kernel "$out/$3.bin" >"$log" 2>&1 </dev/null || true
+    name=$1 machine=$2 bin=$3
+    shift 3
+    timeout "$secs" qemu-system-aarch64 -M "$machine" -cpu cortex-a57 -smp 1 -m 1G \
+        -nographic -kernel "$out/$bin.bin" "$@" >"$log" 2>&1 </dev/null || true
 }
 expect() { # name min-count pattern
     n=$(grep -c -- "$3" "$out/$1.log" || true)
@@ -52,4 +57,17 @@ expect uart-demo 1 '^Hello 1 from cell!'
 absent uart-demo "inmate exception"
 run probe "virt,virtualization=on,gic-version=3" probe
 expect probe 1 '^probe: reading 0x50000000, which this cell does not own'
+# signature "CBCM", revision 1, cell_state 0, msg_to_cell 1 (shutdown
+# request), reply_from_cell 0; all little endian.
+printf 'CBCM\001\000\000\000\000\000\000\000\001\000\000\000\000\000\000\000' \
+    >"$out/fake-comm.bin"
+fake_comm="loader,file=$out/fake-comm.bin,addr=0x80000000,force-raw=on"
+for case in gic-demo: gic-demo:virtualization=on, gic-demo-locked:; do
+    bin=${case%%:*} virt=${case#*:}
+    name="$bin-comm${virt:+-el2}"
+    run "$name" "virt,${virt}gic-version=3" "$bin" -m 2G -device "$fake_comm"
+    expect "$name" "$ticks" '^Timer fired, jitter: '
+    absent "$name" "gic-demo: shutdown"
+    absent "$name" "inmate exception"
+done
 exit $fail

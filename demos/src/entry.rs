@@ -41,22 +41,26 @@ const TCR_EL1: u64 = 32 | (1 << 8) | (1 << 10) | (3 << 12) | (1 << 23);
 const BLOCK: u64 = 0b01 | (1 << 10);
 /// Inner shareable (Normal memory).
 const INNER_SHAREABLE: u64 = 3 << 8;
-/// Neither EL0 nor EL1 may execute (device memory).
+/// Neither EL0 nor EL1 may execute (device memory, the comm region).
 const EXECUTE_NEVER: u64 = (1 << 54) | (1 << 53);
 
 /// The level-1 table: 0..1 GiB (GIC, UART and every other device of QEMU
 /// `virt` and of the cell configs) as Device-nGnRnE, never executable;
-/// 1..2 GiB (RAM, where the image runs) as Normal write-back memory; the
-/// rest unmapped, so a stray access faults and is reported. The probe's
-/// 0x5000_0000 lies in the Normal GiB: it is still a single `ldr`, whose
-/// stage-2 abort the hypervisor decodes.
+/// 1..2 GiB (RAM, where the image runs) as Normal write-back memory; 2..3
+/// GiB as Normal write-back memory, never executable, for the
+/// communication region at 0x8000_0000 (ordinary RAM the hypervisor shares
+/// with the cell, so both sides see it cacheable; [`crate::comm::region`]
+/// reads it only inside a non-root cell); the rest unmapped, so a stray
+/// access faults and is reported. The probe's 0x5000_0000 lies in the
+/// Normal GiB: it is still a single `ldr`, whose stage-2 abort the
+/// hypervisor decodes.
 #[repr(C, align(4096))]
 struct Level1Table([u64; 4]);
 
 static IDENTITY_MAP: Level1Table = Level1Table([
     BLOCK | ATTR_DEVICE | EXECUTE_NEVER,
     0x4000_0000 | BLOCK | ATTR_NORMAL | INNER_SHAREABLE,
-    0,
+    0x8000_0000 | BLOCK | ATTR_NORMAL | INNER_SHAREABLE | EXECUTE_NEVER,
     0,
 ]);
 

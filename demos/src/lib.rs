@@ -4,7 +4,8 @@
 //! It provides the ARM64 Image header and entry code (dropping from EL2 to
 //! EL1 when started bare with `virtualization=on`), exception vectors, a
 //! polled PL011 driver, the hypervisor's debug console, GICv2/GICv3 CPU-side
-//! setup, the virtual timer and `print!`/`println!`.
+//! setup, the virtual timer, `print!`/`println!` and the communication
+//! region through which the hypervisor asks a cell to shut down ([`comm`]).
 //!
 //! ```no_run
 //! #![no_std]
@@ -36,6 +37,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod comm;
 pub mod fmt;
 pub mod gic;
 pub mod jitter;

@@ -23,7 +23,7 @@ fn main() -> ! {
     let mut n: u64 = 1;
     loop {
         println!("Hello {n} from cell!");
-        if n % 10 == 0 {
+        if n.is_multiple_of(10) {
             print_stats();
         }
         n += 1;

@@ -1,19 +1,13 @@
-//! gic-demo: the EL1 virtual timer at 10 Hz; each firing prints how late it
-//! came against its deadline (Jailhouse's gic-demo line, so existing scripts
-//! keep working). Runs in a cell and bare on QEMU `virt` for a baseline.
+//! The gic-demo program, shared by `gic-demo` (approves shutdown requests)
+//! and `gic-demo-locked` (denies them).
 
-#![no_std]
-#![no_main]
-#![deny(clippy::undocumented_unsafe_blocks)]
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
-
+use demos::comm::{self, CommRegion, Response, ShutdownPolicy};
 use demos::console::{self, Console};
 use demos::fmt::ld6;
 use demos::jitter::{ticks_to_ns, Tracker};
 use demos::{exceptions, gic, println, timer};
-
-demos::entry!(main);
 
 /// Timer firings per second.
 const RATE_HZ: u64 = 10;
@@ -25,8 +19,12 @@ static FREQ: AtomicU64 = AtomicU64::new(0);
 /// Deadline the pending firing was programmed for.
 static DEADLINE: AtomicU64 = AtomicU64::new(0);
 static JITTER: Tracker = Tracker::new();
+/// Whether shutdown requests are refused ([`ShutdownPolicy::Deny`]).
+static DENY_SHUTDOWN: AtomicBool = AtomicBool::new(false);
 
-fn main() -> ! {
+/// Sets up the GIC and the timer, then waits for interrupts forever.
+pub fn run(policy: ShutdownPolicy) -> ! {
+    DENY_SHUTDOWN.store(policy == ShutdownPolicy::Deny, Relaxed);
     console::set(Console::Uart);
     println!("Initializing the GIC ({})...", gic::detect());
     if let Err(e) = gic::init() {
@@ -42,6 +40,9 @@ fn main() -> ! {
     let period = freq / RATE_HZ;
     FREQ.store(freq, Relaxed);
     PERIOD.store(period, Relaxed);
+    // Look for the communication region now, so that its hypercalls stay
+    // out of the timer interrupt; later calls return the cached answer.
+    let _ = comm::region();
 
     exceptions::set_irq_handler(on_irq);
     if let Err(e) = gic::enable_irq(timer::VIRTUAL_TIMER_INTID) {
@@ -57,7 +58,8 @@ fn main() -> ! {
 }
 
 /// Measures the firing, re-arms one period after the previous deadline (so
-/// that lateness never accumulates), then reports.
+/// that lateness never accumulates), reports, then answers the hypervisor's
+/// message if one is pending.
 fn on_irq(intid: u32) {
     if intid != timer::VIRTUAL_TIMER_INTID {
         return;
@@ -78,4 +80,33 @@ fn on_irq(intid: u32) {
         ld6(s.min),
         ld6(s.max)
     );
+
+    if let Some(comm) = comm::region() {
+        answer(comm);
+    }
+}
+
+/// Answers the pending message. An approved shutdown stops the timer
+/// before the reply goes out: once the hypervisor reads the reply it may
+/// park this CPU at any moment, and the CPU then only waits in WFI in
+/// `run`'s final halt.
+fn answer(comm: CommRegion) {
+    let policy = if DENY_SHUTDOWN.load(Relaxed) {
+        ShutdownPolicy::Deny
+    } else {
+        ShutdownPolicy::Approve
+    };
+    let response = comm::respond(comm.pending_message(), policy);
+    match response {
+        Response::Idle => return,
+        Response::ShutDown => {
+            timer::disable();
+            println!("gic-demo: shutdown approved");
+        }
+        Response::Refuse => println!("gic-demo: shutdown denied"),
+        Response::Unknown(msg) => println!("gic-demo: unknown message {msg} from the hypervisor"),
+    }
+    if let Some(reply) = response.reply() {
+        comm.reply(reply);
+    }
 }
