@@ -145,6 +145,40 @@ pub struct Device {
 }
 
 impl Device {
+    /// Stream IDs this platform device emits through the IOMMU `iommu`
+    /// (the first cell of each `iommus` specifier).
+    pub fn stream_ids(&self, iommu: NodeId) -> Vec<u32> {
+        let mut v: Vec<u32> = self
+            .streams
+            .iter()
+            .filter(|s| s.iommu == iommu && s.map.is_none())
+            .filter_map(|s| s.ids.first().copied())
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// Stream IDs of the devices on a PCI host's first bus (device/function
+    /// 0..255) through its `iommu-map` to `iommu`.
+    pub fn root_bus_stream_ids(&self, iommu: NodeId, first_bus: u32) -> Vec<u32> {
+        let mut v = Vec::new();
+        for s in self.streams.iter().filter(|s| s.iommu == iommu) {
+            let Some((rid_base, sid_base, len)) = s.map else {
+                continue;
+            };
+            let first = first_bus.saturating_mul(256);
+            for rid in first..first.saturating_add(256) {
+                if rid >= rid_base && rid - rid_base < len {
+                    v.push(sid_base.wrapping_add(rid - rid_base));
+                }
+            }
+        }
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
     /// GIC SPI INTIDs of this device.
     pub fn spis(&self) -> Vec<u32> {
         let mut v: Vec<u32> = self.irqs.iter().filter_map(Irq::spi).collect();
@@ -198,6 +232,15 @@ pub struct Board {
 }
 
 impl Board {
+    /// The SMMUv3 the hypervisor drives: the first enabled one.
+    pub fn smmu_v3(&self) -> Option<&Device> {
+        self.iommus
+            .iter()
+            .filter(|i| i.kind == "SMMUv3")
+            .filter_map(|i| self.devices.iter().find(|d| d.node == i.node))
+            .find(|d| d.enabled && !d.mmio.is_empty())
+    }
+
     /// Reads a DTB and everything the generators need from it.
     pub fn from_dtb(bytes: &[u8]) -> Result<Board> {
         Board::from_tree(Tree::parse(bytes)?)

@@ -28,6 +28,8 @@ pub struct DeviceResources {
     pub path: String,
     pub mmio: Vec<(u64, u64)>,
     pub irqs: Vec<u32>,
+    /// SMMUv3 stream IDs of the device.
+    pub streams: Vec<u32>,
 }
 
 /// A device's resources from the board DTB.
@@ -46,25 +48,34 @@ pub fn device_from_board(board: &Board, path: &str) -> Result<DeviceResources> {
         path: board.path(dev.node).to_string(),
         mmio,
         irqs: dev.spis(),
+        streams: board
+            .smmu_v3()
+            .map(|s| dev.stream_ids(s.node))
+            .unwrap_or_default(),
     })
 }
 
 /// A device's resources from the root cell of a generated system config:
-/// its io regions' comments name each node and its SPIs
-/// (`/path irqs 33,34; /other`).
+/// its io regions' comments name each node, its SPIs and SMMU streams
+/// (`/path irqs 33,34 streams 8; /other`).
 pub fn device_from_system(sys: &SystemConfig, path: &str) -> Result<DeviceResources> {
     let mut out = DeviceResources {
         path: path.to_string(),
         mmio: Vec::new(),
         irqs: Vec::new(),
+        streams: Vec::new(),
     };
     for r in sys.root_cell.memory.iter().filter(|r| r.has(MemFlag::Io)) {
         let Some(c) = &r.comment else { continue };
         let c = c.trim_end_matches(" (shared with the hypervisor console)");
         for entry in c.split("; ") {
-            let (p, irqs) = match entry.split_once(" irqs ") {
-                Some((p, i)) => (p, i),
+            let (rest, streams) = match entry.split_once(" streams ") {
+                Some((r, s)) => (r, s),
                 None => (entry, ""),
+            };
+            let (p, irqs) = match rest.split_once(" irqs ") {
+                Some((p, i)) => (p, i),
+                None => (rest, ""),
             };
             if p != path {
                 continue;
@@ -73,6 +84,11 @@ pub fn device_from_system(sys: &SystemConfig, path: &str) -> Result<DeviceResour
             for i in irqs.split(',').filter_map(|s| s.trim().parse().ok()) {
                 if !out.irqs.contains(&i) {
                     out.irqs.push(i);
+                }
+            }
+            for i in streams.split(',').filter_map(|s| s.trim().parse().ok()) {
+                if !out.streams.contains(&i) {
+                    out.streams.push(i);
                 }
             }
         }
@@ -190,6 +206,7 @@ pub fn generate_cell(
         comment: Some("RAM from the cells' reservation".into()),
     }];
     let mut irqs = Vec::new();
+    let mut streams = Vec::new();
     for d in devices {
         for &(s, z) in &d.mmio {
             if s < ipa.saturating_add(size) && ipa < s.saturating_add(z) {
@@ -219,8 +236,11 @@ pub fn generate_cell(
                 irqs.push(i);
             }
         }
+        streams.extend(d.streams.iter().copied());
     }
     irqs.sort_unstable();
+    streams.sort_unstable();
+    streams.dedup();
     Ok(CellConfig {
         name: req.name.clone(),
         cpus: req.cpus.clone(),
@@ -228,7 +248,7 @@ pub fn generate_cell(
         irqs,
         entry: ipa,
         entry_x0: None,
-        streams: Vec::new(),
+        streams,
         images: Vec::new(),
     })
 }

@@ -42,6 +42,27 @@ pub fn hexify(text: &str) -> String {
                     let _ = writeln!(out, "{key} = {v:#x}");
                     done = true;
                 }
+            } else if key == "streams" {
+                let items: Option<Vec<String>> = val
+                    .trim()
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .split(',')
+                    .filter(|s| !s.trim().is_empty())
+                    .map(|s| s.trim().parse::<u64>().ok().map(|v| format!("{v:#x}")))
+                    .collect();
+                if let Some(items) = items {
+                    if items.len() <= 16 {
+                        let _ = writeln!(out, "streams = [{}]", items.join(", "));
+                    } else {
+                        out.push_str("streams = [\n");
+                        for row in items.chunks(16) {
+                            let _ = writeln!(out, "    {},", row.join(", "));
+                        }
+                        out.push_str("]\n");
+                    }
+                    done = true;
+                }
             } else if key == "cpus" && section == "platform" {
                 let items: Option<Vec<String>> = val
                     .trim()

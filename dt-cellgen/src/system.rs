@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use hv_core::config::{
     CellConfig, Console, GicConfig, HypervisorConfig, Management, MemFlag, MemoryRegion, Platform,
-    PsciConfig, Range, SystemConfig,
+    PsciConfig, Range, SmmuConfig, SystemConfig,
 };
 
 use crate::board::{Board, MemRange, Role};
@@ -308,6 +308,8 @@ pub fn generate_system(board: &Board, opts: &SystemOptions) -> Result<(SystemCon
     let mut pieces = Vec::new();
     let mut irqs = Vec::new();
     let overlaps_ram = |s: u64, e: u64| ram.iter().any(|&(rs, re)| s < re && e > rs);
+    let smmu = board.smmu_v3();
+    let mut streams: Vec<u32> = Vec::new();
     // What the hypervisor keeps: GIC frames, ITS, Arm SMMUs.
     let kept: Vec<(u64, u64)> = board
         .devices
@@ -327,10 +329,30 @@ pub fn generate_system(board: &Board, opts: &SystemOptions) -> Result<(SystemCon
         }
         let spis = d.spis();
         irqs.extend(spis.iter().copied());
+        if let Some(smmu) = smmu {
+            streams.extend(d.stream_ids(smmu.node));
+            if let Some(host) = board.pci.iter().find(|h| h.node == d.node) {
+                let ids = d.root_bus_stream_ids(smmu.node, host.bus_range.0);
+                if !ids.is_empty() {
+                    notes.notes.push(format!(
+                        "{path}: the root cell gets the SMMU streams of PCI bus {} (devices found at run time on other buses need theirs added)",
+                        host.bus_range.0
+                    ));
+                }
+                streams.extend(ids);
+            }
+        }
         let mut label = path.clone();
         if !spis.is_empty() {
             let list: Vec<String> = spis.iter().map(|i| i.to_string()).collect();
             label.push_str(&format!(" irqs {}", list.join(",")));
+        }
+        if let Some(smmu) = smmu {
+            let ids = d.stream_ids(smmu.node);
+            if !ids.is_empty() {
+                let list: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+                label.push_str(&format!(" streams {}", list.join(",")));
+            }
         }
         for &(start, size) in &d.mmio {
             let Some((s, e)) = page_range(start, size) else {
@@ -493,7 +515,10 @@ pub fn generate_system(board: &Board, opts: &SystemOptions) -> Result<(SystemCon
             psci: PsciConfig {
                 conduit: board.psci.conduit,
             },
-            smmu: None,
+            smmu: smmu.map(|d| SmmuConfig {
+                base: d.mmio[0].0,
+                size: d.mmio[0].1,
+            }),
         },
         root_cell: CellConfig {
             name: "root".into(),
@@ -502,7 +527,11 @@ pub fn generate_system(board: &Board, opts: &SystemOptions) -> Result<(SystemCon
             irqs,
             entry,
             entry_x0: None,
-            streams: Vec::new(),
+            streams: {
+                streams.sort_unstable();
+                streams.dedup();
+                streams
+            },
             images: Vec::new(),
         },
         boot_cells: Vec::new(),

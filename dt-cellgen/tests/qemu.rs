@@ -131,6 +131,15 @@ fn smmuv3_pci_and_its_are_reported() {
     let host = board.device("/pcie@10000000").expect("PCI host listed");
     assert_eq!(host.streams.len(), 1);
     assert_eq!(host.streams[0].map, Some((0, 0, 0x10000)));
+    assert_eq!(
+        sys.platform.smmu,
+        Some(hv_core::config::SmmuConfig {
+            base: 0x0905_0000,
+            size: 0x2_0000
+        })
+    );
+    // Bus 0's requester IDs map 1:1 to stream IDs.
+    assert_eq!(sys.root_cell.streams, (0..256).collect::<Vec<u32>>());
     // The SMMU stays with the hypervisor: not in the root cell.
     assert!(!sys
         .root_cell
