@@ -142,6 +142,16 @@ impl ListRegs for IchSysregs {
         Self::write_raw(i, lr.to_v3());
     }
 
+    fn used_lrs(&self) -> u64 {
+        let elrsr: u64;
+        // SAFETY: reading ICH_ELRSR_EL2 (empty list register status) has no
+        // side effects.
+        unsafe {
+            core::arch::asm!("mrs {0}, ich_elrsr_el2", out(reg) elrsr, options(nomem, nostack))
+        };
+        !elrsr & ((1u64 << self.num_lrs()) - 1)
+    }
+
     fn set_underflow_irq(&mut self, on: bool) {
         ICH_HCR_EL2.modify(if on {
             ICH_HCR_EL2::UIE::SET

@@ -15,6 +15,14 @@ pub trait ListRegs {
     fn write_lr(&mut self, i: usize, lr: Lr);
     /// Turns the underflow maintenance interrupt on or off.
     fn set_underflow_irq(&mut self, on: bool);
+    /// Bit `i` set: list register `i` holds an interrupt (is not invalid).
+    /// Hardware answers this from one status register (ICH_ELRSR_EL2,
+    /// GICH_ELRSR), which keeps the injection path short.
+    fn used_lrs(&self) -> u64 {
+        (0..self.num_lrs())
+            .filter(|&i| self.read_lr(i).state != LrState::Invalid)
+            .fold(0, |m, i| m | 1 << i)
+    }
 }
 
 /// Capacity of a [`PendingQueue`].
@@ -119,7 +127,12 @@ enum Placement {
 /// list registers (UNPREDICTABLE for the GIC).
 fn place(lrs: &mut impl ListRegs, lr: Lr) -> Placement {
     let mut free = None;
+    let used = lrs.used_lrs();
     for i in 0..lrs.num_lrs() {
+        if used & (1 << i) == 0 {
+            free.get_or_insert(i);
+            continue;
+        }
         let cur = lrs.read_lr(i);
         if cur.state == LrState::Invalid {
             free.get_or_insert(i);

@@ -15,7 +15,7 @@ pub const BARE_TARGET: &str = "aarch64-unknown-none";
 /// the registers that belong to the cells.
 pub const HV_TARGET: &str = "aarch64-unknown-none-softfloat";
 /// The inmate binaries of package `demos`.
-pub const INMATES: [&str; 3] = ["gic-demo", "uart-demo", "probe"];
+pub const INMATES: [&str; 4] = ["gic-demo", "gic-demo-locked", "uart-demo", "probe"];
 
 /// A boot image that `build` packs.
 pub struct BootImage {

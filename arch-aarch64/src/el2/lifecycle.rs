@@ -341,6 +341,8 @@ pub fn shutdown(id: usize) -> Result<u64, Errno> {
     let asked = cell.shutdown_requested_at.load(Ordering::Acquire);
     if asked == 0 {
         c.write(comm::OFF_REPLY_FROM_CELL, comm::REPLY_NONE);
+        // The cell must see the cleared reply before the request.
+        dmb_ish();
         c.write(comm::OFF_MSG_TO_CELL, comm::MSG_SHUTDOWN_REQUEST);
         cell.shutdown_requested_at
             .store(now_ms().max(1), Ordering::Release);

@@ -40,6 +40,11 @@ pub fn isb() {
     unsafe { asm!("isb", options(nostack)) };
 }
 
+pub fn dmb_ish() {
+    // SAFETY: a barrier.
+    unsafe { asm!("dmb ish", options(nostack)) };
+}
+
 pub fn dsb_sy() {
     // SAFETY: a barrier.
     unsafe { asm!("dsb sy", options(nostack)) };

@@ -4,6 +4,7 @@ use aarch64_cpu::registers::{ESR_EL2, FAR_EL2, HPFAR_EL2};
 use alloc::format;
 use alloc::string::String;
 use arch_aarch64::esr::{Esr, ExceptionClass};
+use core::sync::atomic::Ordering;
 use hv_core::abi::{CpuStat, HVC_IMM};
 use tock_registers::interfaces::Readable;
 
@@ -183,9 +184,7 @@ fn sysreg(frame: &mut TrapFrame, esr: Esr) {
 
 /// The cell the calling CPU runs.
 pub fn current_cell() -> alloc::sync::Arc<Cell> {
-    let id = cpu::current()
-        .cell
-        .load(core::sync::atomic::Ordering::Acquire);
+    let id = cpu::current().cell.load(Ordering::Acquire);
     match cell::get(id) {
         Some(c) => c,
         None => panic!("CPU {} runs no cell", cpu::current_id()),
