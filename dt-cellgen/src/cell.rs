@@ -192,6 +192,16 @@ pub fn generate_cell(
         .ipa
         .or_else(|| sys.platform.ram.first().map(|r| r.start))
         .unwrap_or(start);
+    let limit = 1u64 << crate::system::DEFAULT_IPA_BITS;
+    if ipa.checked_add(size).is_none_or(|end| end > limit) {
+        return Err(Error::BadArgument {
+            what: "--ipa",
+            reason: format!(
+                "{ipa:#x} + {size:#x} leaves the {}-bit IPA space",
+                crate::system::DEFAULT_IPA_BITS
+            ),
+        });
+    }
     let mut memory = vec![MemoryRegion {
         phys_start: start,
         virt_start: ipa,

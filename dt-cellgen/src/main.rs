@@ -50,6 +50,9 @@ enum Cmd {
         /// Size of the management buffer.
         #[arg(long, default_value = "2M")]
         mgmt_buffer: String,
+        /// Bits of the cells' IPA space; root regions beyond it are left out.
+        #[arg(long, default_value_t = dt_cellgen::system::DEFAULT_IPA_BITS)]
+        ipa_bits: u8,
         /// Board name in the config (default: the DT's `model`).
         #[arg(long)]
         name: Option<String>,
@@ -177,6 +180,7 @@ fn run(cli: Cli) -> Result<()> {
             ram,
             mgmt_page,
             mgmt_buffer,
+            ipa_bits,
             name,
             report,
             output: out,
@@ -196,6 +200,7 @@ fn run(cli: Cli) -> Result<()> {
                 hv_mem: parse_size(&hv_mem)?,
                 hv_at,
                 cell_mem: parse_size(&cell_mem)?,
+                ipa_bits,
                 name,
                 management: match mgmt_page {
                     Some(p) => Some((parse_u64(&p)?, parse_size(&mgmt_buffer)?)),

@@ -17,6 +17,8 @@ pub const PAGE: u64 = 0x1000;
 pub const MIB2: u64 = 0x20_0000;
 /// Default hypervisor memory: image, boot pack and heap.
 pub const DEFAULT_HV_MEM: u64 = 16 << 20;
+/// IPA size of arch-aarch64's stage-2 tables (`stage2::IPA_BITS`).
+pub const DEFAULT_IPA_BITS: u8 = 39;
 /// Gaps between device windows smaller than this are bridged in
 /// `platform.mmio` (unless RAM lies in the gap).
 pub const MMIO_GAP: u64 = 64 << 20;
@@ -44,6 +46,9 @@ pub struct SystemOptions {
     /// RAM banks (start, size) replacing the DTB's `/memory`, for boards
     /// whose boot loader fills it in.
     pub ram: Vec<(u64, u64)>,
+    /// Size of the cells' IPA space in bits (the stage-2 tables'; 39 in
+    /// arch-aarch64): root cell regions beyond it are left out.
+    pub ipa_bits: u8,
     /// Management interface for a Linux root cell: (page address, buffer
     /// size); the buffer is carved from RAM and kept from the root's RAM.
     pub management: Option<(u64, u64)>,
@@ -57,6 +62,7 @@ impl Default for SystemOptions {
             cell_mem: 0,
             name: None,
             ram: Vec::new(),
+            ipa_bits: DEFAULT_IPA_BITS,
             management: None,
         }
     }
@@ -294,6 +300,33 @@ pub fn generate_system(board: &Board, opts: &SystemOptions) -> Result<(SystemCon
             });
         }
     }
+    // The root cell is identity-mapped: its RAM must lie in the IPA space.
+    let ipa_limit = 1u64
+        .checked_shl(u32::from(opts.ipa_bits))
+        .unwrap_or(u64::MAX);
+    memory.retain_mut(|r| {
+        let end = r.virt_start.saturating_add(r.size);
+        if end <= ipa_limit {
+            return true;
+        }
+        notes.notes.push(format!(
+            "RAM {:#x}+{:#x} lies beyond the {}-bit IPA space; {}",
+            r.virt_start,
+            r.size,
+            opts.ipa_bits,
+            if r.virt_start < ipa_limit {
+                "clipped"
+            } else {
+                "left out"
+            }
+        ));
+        if r.virt_start < ipa_limit {
+            r.size = ipa_limit - r.virt_start;
+            true
+        } else {
+            false
+        }
+    });
     if memory.is_empty() {
         return Err(Error::NoRoom {
             what: "the root cell's RAM",
@@ -406,6 +439,16 @@ pub fn generate_system(board: &Board, opts: &SystemOptions) -> Result<(SystemCon
         }
     }
     for p in merge_pieces(pieces) {
+        if p.end > ipa_limit {
+            notes.notes.push(format!(
+                "{}: {:#x}+{:#x} lies beyond the {}-bit IPA space; left out",
+                p.sources.join("; "),
+                p.start,
+                p.end - p.start,
+                opts.ipa_bits
+            ));
+            continue;
+        }
         let mut flags = vec![MemFlag::Read, MemFlag::Write, MemFlag::Io];
         if p.shared {
             flags.push(MemFlag::Shared);

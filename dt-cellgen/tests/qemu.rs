@@ -138,6 +138,13 @@ fn smmuv3_pci_and_its_are_reported() {
             size: 0x2_0000
         })
     );
+    // The 64-bit PCI window lies beyond the 39-bit IPA space: not mapped.
+    assert!(!sys
+        .root_cell
+        .memory
+        .iter()
+        .any(|r| r.phys_start >= 0x80_0000_0000));
+    assert!(text.contains("lies beyond the 39-bit IPA space; left out"));
     // Bus 0's requester IDs map 1:1 to stream IDs.
     assert_eq!(sys.root_cell.streams, (0..256).collect::<Vec<u32>>());
     // The SMMU stays with the hypervisor: not in the root cell.
