@@ -38,9 +38,12 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod comm;
+pub mod edu;
 pub mod fmt;
 pub mod gic;
 pub mod jitter;
+pub mod mmu;
+pub mod pci;
 
 #[cfg(all(target_arch = "aarch64", not(test)))]
 pub mod console;
