@@ -123,7 +123,7 @@ fn cell_ram(cell: &CellConfig, holes: &[(u64, u64)]) -> Vec<(u64, u64)> {
     for r in cell.memory.iter().filter(|r| !r.has(MemFlag::Io)) {
         let phys = (r.phys_start, r.phys_start.saturating_add(r.size));
         for (s, e) in subtract(&[phys], holes) {
-            out.push((s - r.phys_start + r.virt_start, e - s));
+            out.push(((s - r.phys_start).wrapping_add(r.virt_start), e - s));
         }
     }
     out.sort_unstable();
@@ -211,7 +211,7 @@ pub fn root_dtb(
     let mgmt = opts
         .mgmt
         .or(sys.hypervisor.management.map(|m| m.page))
-        .unwrap_or_else(|| (hv.start + hv.size).saturating_sub(PAGE));
+        .unwrap_or_else(|| hv.start.saturating_add(hv.size).saturating_sub(PAGE));
     let node = DeviceTreeNode::builder(format!("{MGMT_NODE}@{mgmt:x}"))
         .map_err(werr)?
         .property(prop("compatible", str_bytes(&[MGMT_COMPATIBLE]))?)
@@ -405,10 +405,11 @@ pub fn guest_dtb(
     for d in board.devices.iter().filter(|d| d.role == Role::Device) {
         let mut regs = Vec::new();
         for &(s, z) in &d.mmio {
-            if let Some(&(ps, pz, vs)) = io.iter().find(|&&(ps, pz, _)| s >= ps && s + z <= ps + pz)
-            {
-                let _ = pz;
-                regs.push((s - ps + vs, z));
+            let inside = |&&(ps, pz, _): &&(u64, u64, u64)| {
+                s >= ps && s.saturating_add(z) <= ps.saturating_add(pz)
+            };
+            if let Some(&(ps, _, vs)) = io.iter().find(inside) {
+                regs.push(((s - ps).wrapping_add(vs), z));
             }
         }
         if regs.is_empty() || regs.len() != d.mmio.len() {

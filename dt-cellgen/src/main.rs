@@ -237,6 +237,7 @@ fn run(cli: Cli) -> Result<()> {
             output: out,
         } => {
             let sys: SystemConfig = read_toml(&system)?;
+            dt_cellgen::check_system(&sys)?;
             let others: Vec<CellConfig> = others.iter().map(read_toml).collect::<Result<_>>()?;
             let other_refs: Vec<&CellConfig> = others.iter().collect();
             let board = dtb.as_ref().map(board).transpose()?;
@@ -283,7 +284,12 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let board = board(&dtb)?;
             let sys: SystemConfig = read_toml(&system)?;
+            dt_cellgen::check_system(&sys)?;
             let cells: Vec<CellConfig> = cells.iter().map(read_toml).collect::<Result<_>>()?;
+            for (i, c) in cells.iter().enumerate() {
+                let before: Vec<&CellConfig> = cells[..i].iter().collect();
+                dt_cellgen::check_cell(&sys, c, &before)?;
+            }
             let opts = RootOptions {
                 mgmt: mgmt.as_deref().map(parse_u64).transpose()?,
             };
@@ -308,7 +314,9 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let board = board(&dtb)?;
             let sys: SystemConfig = read_toml(&system)?;
+            dt_cellgen::check_system(&sys)?;
             let cell: CellConfig = read_toml(&cell)?;
+            dt_cellgen::check_cell(&sys, &cell, &[])?;
             let initrd = match initrd.as_deref() {
                 Some([a, s]) => Some((parse_u64(a)?, parse_size(s)?)),
                 _ => None,
