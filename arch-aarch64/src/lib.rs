@@ -8,5 +8,6 @@
 
 extern crate alloc;
 
+pub mod cellmap;
 pub mod esr;
 pub mod stage2;

@@ -4,6 +4,7 @@
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use arch_aarch64::cellmap;
 use arch_aarch64::stage2::{self, Access, MemKind, Stage2Error, Stage2Table};
 use core::alloc::Layout;
 use core::ptr::NonNull;
@@ -144,55 +145,6 @@ pub fn get(id: usize) -> Option<Arc<Cell>> {
     CELLS.read().get(id).cloned().flatten()
 }
 
-fn access_of(flags: &[MemFlag]) -> (Access, MemKind) {
-    let io = flags.contains(&MemFlag::Io);
-    (
-        Access {
-            read: flags.contains(&MemFlag::Read),
-            write: flags.contains(&MemFlag::Write),
-            exec: flags.contains(&MemFlag::Execute) && !io,
-        },
-        if io { MemKind::Device } else { MemKind::Normal },
-    )
-}
-
-/// Physical ranges `(start, end)` that a cell may not map even though its
-/// config lists them (taken by other cells).
-pub type Taken<'a> = &'a [(u64, u64)];
-
-/// Maps `[phys, phys + size)` at `ipa` except for the parts in `taken`.
-fn map_except(
-    t: &mut Stage2Table,
-    ipa: u64,
-    phys: u64,
-    size: u64,
-    access: Access,
-    kind: MemKind,
-    taken: Taken,
-) -> Result<(), Stage2Error> {
-    let mut pieces = alloc::vec![(phys, phys + size)];
-    for &(ts, te) in taken {
-        let mut next = Vec::new();
-        for (s, e) in pieces {
-            if te <= s || ts >= e {
-                next.push((s, e));
-                continue;
-            }
-            if s < ts {
-                next.push((s, ts));
-            }
-            if te < e {
-                next.push((te, e));
-            }
-        }
-        pieces = next;
-    }
-    for (s, e) in pieces {
-        t.map(ipa + (s - phys), s, e - s, access, kind)?;
-    }
-    Ok(())
-}
-
 /// Builds a cell: its stage-2 table from the config's regions (minus
 /// `taken`) plus, on GICv2, the virtual CPU interface at the cell's GICC
 /// address.
@@ -201,29 +153,12 @@ pub fn build(
     config: CellConfig,
     cpus: Vec<usize>,
     spis: gic::IrqSet,
-    taken: Taken,
+    taken: &[(u64, u64)],
     gicv2_cpu_if: Option<(u64, u64)>,
     ipa_bits: u32,
 ) -> Result<Cell, Stage2Error> {
     let mut t = Stage2Table::new();
-    for r in &config.memory {
-        if r.virt_start.saturating_add(r.size) > 1u64 << ipa_bits {
-            return Err(Stage2Error::OutOfRange {
-                ipa: r.virt_start,
-                size: r.size,
-            });
-        }
-        let (access, kind) = access_of(&r.flags);
-        map_except(
-            &mut t,
-            r.virt_start,
-            r.phys_start,
-            r.size,
-            access,
-            kind,
-            taken,
-        )?;
-    }
+    cellmap::map_config(&mut t, &config, taken, ipa_bits)?;
     let rw = Access {
         read: true,
         write: true,

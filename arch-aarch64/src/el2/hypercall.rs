@@ -55,9 +55,9 @@ fn get_info(item: u64) -> Result<u64, Errno> {
 
 /// Any CPU for the root cell; a non-root cell may ask about its own only.
 fn cpu_info(cpu_id: u64, item: u64) -> Result<u64, Errno> {
-    let id = usize::try_from(cpu_id).map_err(|_| Errno::Inval)?;
+    let id = usize::try_from(cpu_id).map_err(|_| Errno::NoEnt)?;
     let target = CPUS.get(id).filter(|c| c.present.load(Ordering::Acquire));
-    let target = target.ok_or(Errno::Inval)?;
+    let target = target.ok_or(Errno::NoEnt)?;
     let cell = traps::current_cell();
     if cell.id != 0 && !cell.cpus().contains(&id) {
         return Err(Errno::Perm);

@@ -5,6 +5,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use arch_aarch64::cellmap::access_of;
 use arch_aarch64::stage2::{Access, MemKind};
 use core::sync::atomic::Ordering;
 use hv_core::abi::{CellState, CpuState, Errno};
@@ -58,18 +59,6 @@ fn overlap(a: (u64, u64), b: (u64, u64)) -> Option<(u64, u64)> {
 
 fn phys(r: &MemoryRegion) -> (u64, u64) {
     (r.phys_start, r.phys_start + r.size)
-}
-
-fn access_of(r: &MemoryRegion) -> (Access, MemKind) {
-    let io = r.has(MemFlag::Io);
-    (
-        Access {
-            read: r.has(MemFlag::Read),
-            write: r.has(MemFlag::Write),
-            exec: r.has(MemFlag::Execute) && !io,
-        },
-        if io { MemKind::Device } else { MemKind::Normal },
-    )
 }
 
 /// The parts of the root cell's address space backed by `cell`'s own

@@ -7,6 +7,7 @@ use hv_core::mgmt::{reg, MGMT_MAGIC, MGMT_PAGE_SIZE, MGMT_VERSION};
 use spin::Mutex;
 
 use super::cell::Cell;
+use super::sysregs::clean_invalidate_dcache;
 use super::{cpu, hypercall, setup};
 
 struct Regs {
@@ -77,6 +78,9 @@ fn buffer_range(offset: u64, len: u64) -> Result<u64, Errno> {
 /// Copies `len` bytes at `offset` of the management buffer.
 pub fn read_buffer(offset: u64, len: u64) -> Result<Vec<u8>, Errno> {
     let pa = buffer_range(offset, len)?;
+    // The root cell writes through a non-cacheable /dev/mem mapping: drop
+    // any stale lines before reading.
+    clean_invalidate_dcache(pa, len);
     // SAFETY: the buffer is RAM of the platform (validated), identity mapped
     // in EL2 and shared with the root cell only; the range is inside it.
     let bytes = unsafe { core::slice::from_raw_parts(pa as *const u8, len as usize) };
@@ -88,6 +92,8 @@ pub fn write_buffer(offset: u64, data: &[u8]) -> Result<(), Errno> {
     let pa = buffer_range(offset, data.len() as u64)?;
     // SAFETY: as in `read_buffer`.
     unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), pa as *mut u8, data.len()) };
+    // The root cell reads through a non-cacheable mapping.
+    clean_invalidate_dcache(pa, data.len() as u64);
     Ok(())
 }
 

@@ -42,7 +42,13 @@ pub fn handle(frame: &mut TrapFrame) {
             _ => i64::from(NOT_SUPPORTED),
         },
         PSCI_CPU_ON_32 | PSCI_CPU_ON_64 => cpu_on(arg(1), arg(2), arg(3)),
-        PSCI_CPU_OFF => setup::park_current(),
+        PSCI_CPU_OFF => {
+            // Parks on the way out of EL2; CPU_OFF does not return.
+            super::cpu::current()
+                .park_request
+                .store(true, Ordering::Release);
+            0
+        }
         PSCI_AFFINITY_INFO_32 | PSCI_AFFINITY_INFO_64 => affinity_info(arg(1)),
         PSCI_SYSTEM_OFF | PSCI_SYSTEM_RESET => {
             if traps::current_cell().id == 0 {

@@ -355,7 +355,7 @@ pub fn park_current() -> ! {
         }
         if let Some(c) = cell::get(id) {
             if c.state().is_running() {
-                enter_cell(&c, req)
+                enter_cell(c, req)
             }
         }
     }
@@ -391,11 +391,15 @@ pub fn start_cpu(target: usize, req: StartRequest) {
 /// SMC trapped (TSC), EL1 is AArch64 (RW).
 const HCR_CELL: u64 = (1 << 0) | (1 << 1) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 19) | (1 << 31);
 
-fn enter_cell(c: &Cell, req: StartRequest) -> ! {
+/// Enters cell `c` on the calling CPU. Takes the cell by value so that no
+/// reference count stays on the abandoned EL2 stack.
+fn enter_cell(c: Arc<Cell>, req: StartRequest) -> ! {
     let id = cpu::current_id();
+    let vttbr = c.vttbr();
+    drop(c);
     write_sysreg!("hcr_el2", HCR_CELL);
     VTCR_EL2.set(stage2::vtcr(PA_RANGE.load(Ordering::Relaxed)));
-    VTTBR_EL2.set(c.vttbr());
+    VTTBR_EL2.set(vttbr);
     tlbi_current_vmid();
     let mpidr = read_sysreg!("mpidr_el1");
     write_sysreg!("vmpidr_el2", mpidr);

@@ -41,11 +41,14 @@ extern "C" fn handle_exception(frame: &mut TrapFrame, kind: u64) {
     }
 }
 
+/// Why a cell is stopped: what it did and the address involved.
+type Violation = (String, u64);
+
 fn lower_sync(frame: &mut TrapFrame) {
     let me = cpu::current();
     me.count(CpuStat::Total);
     let esr = Esr(ESR_EL2.get());
-    match esr.class() {
+    let result = match esr.class() {
         ExceptionClass::Hvc64 => {
             me.count(CpuStat::Hypercall);
             if esr.imm16() == HVC_IMM {
@@ -54,32 +57,27 @@ fn lower_sync(frame: &mut TrapFrame) {
                 // Not ours: SMCCC's "not supported".
                 frame.x[0] = u64::MAX;
             }
+            Ok(())
         }
         ExceptionClass::Smc64 => {
             me.count(CpuStat::Psci);
             frame.elr += 4;
             psci::handle(frame);
+            Ok(())
         }
         ExceptionClass::DataAbortLower => data_abort(frame, esr),
         ExceptionClass::SysReg => {
             me.count(CpuStat::Sysreg);
-            sysreg(frame, esr);
+            sysreg(frame, esr)
         }
-        ExceptionClass::InstructionAbortLower => {
-            let ipa = fault_ipa();
-            fail_current(
-                frame,
-                String::from("instruction fetch outside the cell"),
-                ipa,
-                esr.0,
-            );
-        }
-        other => fail_current(
-            frame,
-            format!("unhandled exception class {other:?}"),
-            0,
-            esr.0,
-        ),
+        ExceptionClass::InstructionAbortLower => Err((
+            String::from("instruction fetch outside the cell"),
+            fault_ipa(),
+        )),
+        other => Err((format!("unhandled exception class {other:?}"), 0)),
+    };
+    if let Err((what, ipa)) = result {
+        fail_current(frame, what, ipa, esr.0);
     }
 }
 
@@ -104,27 +102,37 @@ fn set_reg(frame: &mut TrapFrame, r: u8, v: u64) {
     }
 }
 
-fn data_abort(frame: &mut TrapFrame, esr: Esr) {
+/// Emulates a load or store from `decoded` with `emulate(write value)`
+/// returning the value a load gets.
+fn emulate_access(
+    frame: &mut TrapFrame,
+    esr: Esr,
+    ipa: u64,
+    what: &str,
+    emulate: impl FnOnce(u8, Option<u64>) -> Result<u64, String>,
+) -> Result<(), Violation> {
+    let access = esr
+        .data_abort()
+        .decode()
+        .map_err(|e| (format!("{what}: {e}"), ipa))?;
+    let write = access
+        .write
+        .then(|| access.store_value(reg(frame, access.reg)));
+    let v = emulate(access.size, write).map_err(|e| (e, ipa))?;
+    if !access.write {
+        set_reg(frame, access.reg, access.load_value(v));
+    }
+    frame.elr += 4;
+    Ok(())
+}
+
+fn data_abort(frame: &mut TrapFrame, esr: Esr) -> Result<(), Violation> {
     let ipa = fault_ipa();
     let cell = current_cell();
     if let Some(offset) = mgmt::page_offset(ipa) {
-        let access = match esr.data_abort().decode() {
-            Ok(a) => a,
-            Err(e) => fail_current(frame, format!("management page: {e}"), ipa, esr.0),
-        };
-        let write = access
-            .write
-            .then(|| access.store_value(reg(frame, access.reg)));
-        match mgmt::access(&cell, offset, access.size, write) {
-            Ok(v) => {
-                if !access.write {
-                    set_reg(frame, access.reg, access.load_value(v));
-                }
-                frame.elr += 4;
-                return;
-            }
-            Err(what) => fail_current(frame, String::from(what), ipa, esr.0),
-        }
+        return emulate_access(frame, esr, ipa, "management page", |size, write| {
+            mgmt::access(&cell, offset, size, write).map_err(String::from)
+        });
     }
     let Some(region) = gicglue::mmio_region(ipa) else {
         let kind = if esr.data_abort().is_write() {
@@ -132,53 +140,33 @@ fn data_abort(frame: &mut TrapFrame, esr: Esr) {
         } else {
             "read"
         };
-        fail_current(
-            frame,
-            format!("data abort ({kind} outside the cell)"),
-            ipa,
-            esr.0,
-        );
-    };
-    let access = match esr.data_abort().decode() {
-        Ok(a) => a,
-        Err(e) => fail_current(
-            frame,
-            format!("data abort on emulated GIC: {e}"),
-            ipa,
-            esr.0,
-        ),
+        return Err((format!("data abort ({kind} outside the cell)"), ipa));
     };
     cpu::current().count(CpuStat::Mmio);
-    let write = access
-        .write
-        .then(|| access.store_value(reg(frame, access.reg)));
-    match gicglue::emulate(&cell, region, access.size, write) {
-        Ok(v) => {
-            if !access.write {
-                set_reg(frame, access.reg, access.load_value(v));
-            }
-            frame.elr += 4;
-        }
-        Err(denied) => fail_current(frame, format!("{denied}"), ipa, esr.0),
-    }
+    emulate_access(
+        frame,
+        esr,
+        ipa,
+        "data abort on emulated GIC",
+        |size, write| gicglue::emulate(&cell, region, size, write).map_err(|d| format!("{d}")),
+    )
 }
 
-fn sysreg(frame: &mut TrapFrame, esr: Esr) {
+fn sysreg(frame: &mut TrapFrame, esr: Esr) -> Result<(), Violation> {
     let s = esr.sysreg();
     if s.is_icc_sgi1r() && !s.read {
         let cell = current_cell();
         gicglue::sgi1r_write(&cell, reg(frame, s.rt));
         frame.elr += 4;
+        Ok(())
     } else {
-        fail_current(
-            frame,
+        Err((
             format!(
                 "trapped system register access (op0 {} op1 {} CRn {} CRm {} op2 {})",
                 s.op0, s.op1, s.crn, s.crm, s.op2
             ),
             0,
-            esr.0,
-        );
+        ))
     }
 }
 
@@ -191,8 +179,9 @@ pub fn current_cell() -> alloc::sync::Arc<Cell> {
     }
 }
 
-/// Stops the calling CPU's cell for a fault and parks the CPU.
-pub fn fail_current(frame: &TrapFrame, what: String, ipa: u64, esr: u64) -> ! {
+/// Stops the calling CPU's cell for a fault. The CPU parks on its way out
+/// of EL2 (`handle_exception`), once nothing on its stack holds a cell.
+pub fn fail_current(frame: &TrapFrame, what: String, ipa: u64, esr: u64) {
     let cell = current_cell();
     setup::fail_cell(
         &cell,
@@ -204,5 +193,5 @@ pub fn fail_current(frame: &TrapFrame, what: String, ipa: u64, esr: u64) -> ! {
             cpu: cpu::current_id(),
         },
     );
-    setup::park_current()
+    cpu::current().park_request.store(true, Ordering::Release);
 }
