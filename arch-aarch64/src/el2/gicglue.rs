@@ -12,7 +12,7 @@ use spin::{Mutex, Once};
 use super::boot::MAX_CPUS;
 use super::cell::Cell;
 use super::cpu;
-use super::sysregs::write_sysreg;
+use super::sysregs::{read_sysreg, write_sysreg};
 
 /// The SGI the hypervisor keeps for itself (park requests, wake-ups);
 /// cells cannot send it.
@@ -26,6 +26,8 @@ struct Plat {
     ver: GicVersion,
     cfg: GicConfig,
     cpus: Vec<CpuId>,
+    /// GICv3: bit i set for each implemented list register.
+    lr_mask: u64,
 }
 
 static PLAT: Once<Plat> = Once::new();
@@ -65,10 +67,15 @@ pub fn init(cfg: &GicConfig, mpidrs: &[u64]) {
             v2_target: 1u8.checked_shl(i as u32).unwrap_or(0),
         })
         .collect();
+    let lr_mask = match ver {
+        GicVersion::V3 => (1u64 << gic::ListRegs::num_lrs(&gic::IchSysregs)) - 1,
+        GicVersion::V2 => 0,
+    };
     PLAT.call_once(|| Plat {
         ver,
         cfg: *cfg,
         cpus,
+        lr_mask,
     });
     if gic::init_distributor(ver, cfg.gicd as usize).is_err() {
         println!("GIC distributor did not settle (RWP); continuing");
@@ -289,8 +296,22 @@ fn deactivate(a: &Ack) {
     }
 }
 
+/// ICH_HCR_EL2.UIE: the underflow interrupt is on while IRQs wait in the
+/// queue.
+const ICH_HCR_UIE: u64 = 1 << 1;
+
 fn inject(lr: Lr) -> bool {
     let p = plat();
+    if p.ver == GicVersion::V3 {
+        // Fast path: nothing queued and every list register empty, so the
+        // interrupt cannot be a duplicate and LR0 takes it.
+        let queued = read_sysreg!("ich_hcr_el2") & ICH_HCR_UIE != 0;
+        let empty = read_sysreg!("ich_elrsr_el2");
+        if !queued && empty & p.lr_mask == p.lr_mask {
+            gic::ListRegs::write_lr(&mut gic::IchSysregs, 0, lr);
+            return true;
+        }
+    }
     let me = cpu::current_id();
     let mut q = QUEUES[me].lock();
     let Some(queue) = q.as_mut() else {
