@@ -561,6 +561,7 @@ pub fn generate_system(board: &Board, opts: &SystemOptions) -> Result<(SystemCon
             smmu: smmu.map(|d| SmmuConfig {
                 base: d.mmio[0].0,
                 size: d.mmio[0].1,
+                event_irq: None,
             }),
         },
         root_cell: CellConfig {

@@ -135,7 +135,8 @@ fn smmuv3_pci_and_its_are_reported() {
         sys.platform.smmu,
         Some(hv_core::config::SmmuConfig {
             base: 0x0905_0000,
-            size: 0x2_0000
+            size: 0x2_0000,
+            event_irq: None,
         })
     );
     // The 64-bit PCI window lies beyond the 39-bit IPA space: not mapped.

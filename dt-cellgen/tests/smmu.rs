@@ -47,7 +47,8 @@ fn smmu_goes_to_the_hypervisor_and_streams_to_their_owners() {
         sys.platform.smmu,
         Some(SmmuConfig {
             base: 0x0905_0000,
-            size: 0x2_0000
+            size: 0x2_0000,
+            event_irq: None,
         })
     );
     assert!(!sys

@@ -103,6 +103,11 @@ pub struct SmmuConfig {
     pub base: u64,
     /// Size of the register window (0x20000 for SMMUv3's two pages).
     pub size: u64,
+    /// INTID of the event queue interrupt: the hypervisor takes it to
+    /// report DMA faults at once. Without it, events are read whenever the
+    /// hypervisor handles a hypercall.
+    #[serde(default)]
+    pub event_irq: Option<u32>,
 }
 
 /// The interrupt controller.

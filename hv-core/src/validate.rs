@@ -110,6 +110,12 @@ pub enum ConfigErrorKind {
     IrqDuplicate { irq: u32 },
     /// An IRQ given to two non-root cells.
     IrqTaken { irq: u32, other_cell: String },
+    /// A cell lists SMMU streams but the platform has no SMMU.
+    StreamWithoutSmmu { stream: u32 },
+    /// A stream listed twice in one cell.
+    StreamDuplicate { stream: u32 },
+    /// A stream given to two non-root cells.
+    StreamTaken { stream: u32, other_cell: String },
     /// The entry point is not inside an executable region.
     EntryNotExecutable { entry: u64 },
     /// An image does not lie inside one writable or loadable RAM region.
@@ -227,6 +233,15 @@ impl fmt::Display for ConfigErrorKind {
             IrqTaken { irq, other_cell } => {
                 write!(f, "IRQ {irq} is already given to cell \"{other_cell}\"")
             }
+            StreamWithoutSmmu { stream } => write!(
+                f,
+                "stream {stream:#x} needs an SMMU, but platform.smmu is not set"
+            ),
+            StreamDuplicate { stream } => write!(f, "stream {stream:#x} is listed twice"),
+            StreamTaken { stream, other_cell } => write!(
+                f,
+                "stream {stream:#x} is already given to cell \"{other_cell}\""
+            ),
             EntryNotExecutable { entry } => write!(
                 f,
                 "entry {entry:#x} is not inside an executable memory region of the cell"
@@ -842,6 +857,31 @@ fn check_cell(
         }
     }
 
+    // SMMU streams.
+    for (k, &stream) in cell.streams.iter().enumerate() {
+        let sfield = field(&format!("streams[{k}]"));
+        if sys.is_some_and(|s| s.platform.smmu.is_none()) {
+            errs.push(sfield, ConfigErrorKind::StreamWithoutSmmu { stream });
+            continue;
+        }
+        if cell.streams[..k].contains(&stream) {
+            errs.push(sfield, ConfigErrorKind::StreamDuplicate { stream });
+            continue;
+        }
+        if is_root {
+            continue;
+        }
+        if let Some(other) = others.iter().find(|o| o.streams.contains(&stream)) {
+            errs.push(
+                sfield,
+                ConfigErrorKind::StreamTaken {
+                    stream,
+                    other_cell: other.name.clone(),
+                },
+            );
+        }
+    }
+
     // Entry and images.
     let entry_ok = cell.memory.iter().zip(&spans).any(|(r, pair)| {
         r.has(MemFlag::Execute)
@@ -1274,6 +1314,51 @@ mod tests {
             system(),
             c,
             &["boot_cells[0](gic-demo).irqs[1]: IRQ 40 is listed twice"],
+        );
+    }
+
+    fn smmu_system() -> SystemConfig {
+        let mut sys = system();
+        sys.platform.smmu = Some(crate::config::SmmuConfig {
+            base: 0x0905_0000,
+            size: 0x2_0000,
+            event_irq: None,
+        });
+        sys
+    }
+
+    #[test]
+    fn stream_without_smmu() {
+        let mut c = demo_cell();
+        c.streams = vec![0x10];
+        expect_boot(
+            system(),
+            c,
+            &["boot_cells[0](gic-demo).streams[0]: stream 0x10 needs an SMMU, but platform.smmu is not set"],
+        );
+    }
+
+    #[test]
+    fn stream_listed_twice() {
+        let mut c = demo_cell();
+        c.streams = vec![0x10, 0x10];
+        expect_boot(
+            smmu_system(),
+            c,
+            &["boot_cells[0](gic-demo).streams[1]: stream 0x10 is listed twice"],
+        );
+    }
+
+    #[test]
+    fn stream_given_to_two_cells() {
+        let (mut d, mut p) = (demo_cell(), probe_cell());
+        d.streams = vec![0x10];
+        p.streams = vec![0x10];
+        let mut sys = smmu_system();
+        sys.boot_cells = vec![d, p];
+        expect_sys(
+            &sys,
+            &["boot_cells[1](probe).streams[0]: stream 0x10 is already given to cell \"gic-demo\""],
         );
     }
 
