@@ -111,6 +111,17 @@ pub struct LoggedQemu {
     pub uarts: [PathBuf; 2],
     pub stderr: PathBuf,
     pub started: Instant,
+    /// With [`Uart0::Socket`]: the Unix socket that takes uart0's input.
+    pub console: Option<PathBuf>,
+}
+
+/// Where uart0 goes besides its log file.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Uart0 {
+    /// Output to the log only.
+    Log,
+    /// Also a Unix socket (QEMU is the server) for typing into the console.
+    Socket,
 }
 
 /// What both UARTs printed so far.
@@ -129,16 +140,18 @@ pub enum Poll<T> {
 impl LoggedQemu {
     /// Starts QEMU on `kernel`; old logs of the same name are removed first.
     pub fn start(tools: &Tools, name: &str, machine: Machine, kernel: &Path) -> Result<Self> {
-        Self::start_with(tools, name, machine, kernel, &[])
+        Self::start_with(tools, name, machine, kernel, &[], Uart0::Log)
     }
 
-    /// [`LoggedQemu::start`] with more QEMU arguments (`-initrd`, `-append`, ...).
+    /// [`LoggedQemu::start`] with more QEMU arguments (`-initrd`, `-append`,
+    /// ...) and, with [`Uart0::Socket`], a console socket on uart0.
     pub fn start_with(
         tools: &Tools,
         name: &str,
         machine: Machine,
         kernel: &Path,
         extra: &[String],
+        uart0: Uart0,
     ) -> Result<Self> {
         let dir = log_dir();
         fs::create_dir_all(&dir).context(|| format!("cannot create {}", dir.display()))?;
@@ -157,8 +170,26 @@ impl LoggedQemu {
             .arg("-kernel")
             .arg(kernel)
             .args(extra);
-        for uart in &uarts {
-            cmd.arg("-serial").arg(format!("file:{}", uart.display()));
+        // Unix socket paths are short (108 bytes): not under the work tree.
+        let console = (uart0 == Uart0::Socket).then(|| {
+            std::env::temp_dir().join(format!("cellblock-{}-{name}.sock", std::process::id()))
+        });
+        for (i, uart) in uarts.iter().enumerate() {
+            match &console {
+                Some(sock) if i == 0 => {
+                    let _ = fs::remove_file(sock);
+                    cmd.arg("-chardev")
+                        .arg(format!(
+                            "socket,id=uart0,path={},server=on,wait=off,logfile={}",
+                            sock.display(),
+                            uart.display()
+                        ))
+                        .args(["-serial", "chardev:uart0"]);
+                }
+                _ => {
+                    cmd.arg("-serial").arg(format!("file:{}", uart.display()));
+                }
+            }
         }
         cmd.stdin(Stdio::null())
             .stdout(
@@ -176,6 +207,7 @@ impl LoggedQemu {
             uarts,
             stderr,
             started: Instant::now(),
+            console,
         })
     }
 
@@ -222,6 +254,9 @@ impl LoggedQemu {
     pub fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(sock) = &self.console {
+            let _ = fs::remove_file(sock);
+        }
     }
 
     /// Removes the log files (after a passing run).
