@@ -23,8 +23,8 @@ const GIC_DEMO_CPU: u64 = 3;
 const RUN_TIMEOUT: Duration = Duration::from_secs(900);
 /// After enough ticks, how long to wait for a second statistics line.
 const STATS_GRACE: Duration = Duration::from_secs(60);
-/// The crates whose code makes up the EL2 image.
-const EL2_CRATES: [&str; 3] = ["arch-aarch64", "gic", "hv-core"];
+/// The EL2 image's crate; the workspace crates it depends on are counted too.
+const EL2_CRATE: &str = "arch-aarch64";
 
 pub fn latency(tools: &Tools, ticks: usize) -> Result {
     let _lock = crate::util::lock_outputs()?;
@@ -103,8 +103,8 @@ pub fn latency(tools: &Tools, ticks: usize) -> Result {
     println!();
     println!("EL2 image code (non-blank lines, unit-test modules excluded):");
     let mut total = 0;
-    for krate in EL2_CRATES {
-        let n = count_code_lines(&root().join(krate).join("src"));
+    for krate in el2_crates() {
+        let n = count_code_lines(&root().join(&krate).join("src"));
         total += n;
         println!("  {krate:<14} {n:>6}");
     }
@@ -254,6 +254,31 @@ impl Summary {
             max: values.iter().copied().max().unwrap_or(0),
         }
     }
+}
+
+/// The EL2 image's crate and the workspace crates among its normal
+/// dependencies (a dependency whose name is a directory of the workspace
+/// root with a `Cargo.toml`).
+fn el2_crates() -> Vec<String> {
+    let manifest =
+        fs::read_to_string(root().join(EL2_CRATE).join("Cargo.toml")).unwrap_or_default();
+    let mut crates = vec![EL2_CRATE.to_owned()];
+    let mut in_deps = false;
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_deps = line == "[dependencies]";
+            continue;
+        }
+        let name = line
+            .split(['=', '.', ' '])
+            .next()
+            .unwrap_or_default()
+            .trim_matches('"');
+        if in_deps && !name.is_empty() && root().join(name).join("Cargo.toml").is_file() {
+            crates.push(name.to_owned());
+        }
+    }
+    crates
 }
 
 /// Non-blank lines of the `.rs` files under `dir`, leaving out `#[cfg(test)]`
