@@ -595,6 +595,14 @@ impl<R: SmmuRegs> Smmu<R> {
         }
     }
 
+    /// Turns on the wired event-queue and global-error interrupts, for a
+    /// caller that takes them instead of polling.
+    pub fn enable_irqs(&mut self) -> Result<(), SmmuError> {
+        let irqs = IRQ_CTRL::GERROR_IRQEN::SET + IRQ_CTRL::EVENTQ_IRQEN::SET;
+        self.regs.write32(Reg32::IrqCtrl, irqs.value);
+        self.wait(Reg32::IrqCtrlAck, irqs.mask(), irqs.value, Wait::IrqCtrlAck)
+    }
+
     /// Active global errors, acknowledged; a refused command is replaced by
     /// a CMD_SYNC so the command queue runs on.
     pub fn gerror(&mut self) -> Option<GError> {

@@ -23,15 +23,16 @@ pub const PHYS_BASE: u64 = 0x10_0000_0000;
 static BLOCKS: Mutex<Vec<(u64, usize, usize)>> = Mutex::new(Vec::new());
 static NEXT_PHYS: AtomicU64 = AtomicU64::new(PHYS_BASE);
 
-/// QEMU 10 `virt` with `arm-smmuv3.stage=2`: S2P, TTF = AArch64,
-/// COHACC, VMID16, TTENDIAN = little, STALL_MODEL = terminate only,
-/// TERM_MODEL, ST_LEVEL = 2-level.
-pub const QEMU_IDR0: u32 =
-    1 | (2 << 2) | (1 << 4) | (1 << 12) | (1 << 18) | (2 << 21) | (1 << 24) | (1 << 26) | (1 << 27);
+/// SMMU_IDR0/1/5 of QEMU 10.0.2's `virt,iommu=smmuv3`, as read by
+/// qemu-probe: S2P, S1P (QEMU 10 advertises both stages whatever
+/// `-global arm-smmuv3.stage` says), TTF = AArch64, COHACC, ASID16,
+/// VMID16, TTENDIAN = little, STALL_MODEL = terminate only, TERM_MODEL,
+/// ST_LEVEL = 2-level.
+pub const QEMU_IDR0: u32 = 0x0d44_101b;
 /// SIDSIZE = 16, EVENTQS = CMDQS = 19.
-pub const QEMU_IDR1: u32 = 16 | (19 << 16) | (19 << 21);
+pub const QEMU_IDR1: u32 = 0x0273_0010;
 /// OAS = 44 bits, 4K, 16K and 64K granules.
-pub const QEMU_IDR5: u32 = 4 | (1 << 4) | (1 << 5) | (1 << 6);
+pub const QEMU_IDR5: u32 = 0x74;
 
 #[derive(Default)]
 pub struct FakeMem {

@@ -38,9 +38,35 @@ fn opcodes(fake: &FakeSmmu) -> Vec<u8> {
 }
 
 #[test]
+fn qemu_id_values_decode_field_by_field() {
+    assert_eq!(
+        QEMU_IDR0,
+        1 | 2
+            | (2 << 2)
+            | (1 << 4)
+            | (1 << 12)
+            | (1 << 18)
+            | (2 << 21)
+            | (1 << 24)
+            | (1 << 26)
+            | (1 << 27)
+    );
+    assert_eq!(QEMU_IDR1, 16 | (19 << 16) | (19 << 21));
+    assert_eq!(QEMU_IDR5, 4 | (1 << 4) | (1 << 5) | (1 << 6));
+    // A stage-2-only SMMU (S1P = 0) is just as good.
+    let info = probe(&mut FakeSmmu::with_ids(
+        QEMU_IDR0 & !2,
+        QEMU_IDR1,
+        QEMU_IDR5,
+    ))
+    .unwrap();
+    assert!(!info.stage1);
+}
+
+#[test]
 fn probe_reads_qemus_smmu() {
     let info = probe(&mut FakeSmmu::qemu()).unwrap();
-    assert!(!info.stage1);
+    assert!(info.stage1);
     assert!(info.two_level);
     assert_eq!(info.vmid_bits, 16);
     assert_eq!(info.sid_bits, 16);
@@ -859,4 +885,13 @@ fn error_messages_name_the_register() {
         let s = format!("{err}");
         assert!(s.contains(text), "{s}");
     }
+}
+
+#[test]
+fn wired_interrupts_on_request() {
+    let (_mem, mut smmu) = up(0x10);
+    assert_eq!(smmu.regs().irq_ctrl, 0, "polled by default");
+    smmu.enable_irqs().unwrap();
+    // GERROR_IRQEN (bit 0) and EVENTQ_IRQEN (bit 2), acknowledged.
+    assert_eq!(smmu.regs().irq_ctrl, 0b101);
 }
