@@ -31,12 +31,17 @@ pub struct Resources {
     pub cpus: Vec<usize>,
     /// Shared peripheral interrupts.
     pub spis: gic::IrqSet,
+    /// SMMU stream IDs.
+    pub streams: Vec<u32>,
 }
 
 pub struct Cell {
     pub id: usize,
     pub config: CellConfig,
     pub stage2: Mutex<Stage2Table>,
+    /// What the cell's DMA streams may reach (its `dma` regions), for the
+    /// SMMU; only for cells with streams.
+    pub dma: Option<Mutex<Stage2Table>>,
     pub vmid: u16,
     res: Mutex<Resources>,
     state: AtomicU64,
@@ -103,6 +108,11 @@ impl Cell {
         self.res.lock().spis.clone()
     }
 
+    /// The SMMU streams the cell owns now.
+    pub fn streams(&self) -> Vec<u32> {
+        self.res.lock().streams.clone()
+    }
+
     pub fn resources(&self) -> spin::MutexGuard<'_, Resources> {
         self.res.lock()
     }
@@ -151,14 +161,24 @@ pub fn get(id: usize) -> Option<Arc<Cell>> {
 pub fn build(
     id: usize,
     config: CellConfig,
-    cpus: Vec<usize>,
-    spis: gic::IrqSet,
+    res: Resources,
     taken: &[(u64, u64)],
     gicv2_cpu_if: Option<(u64, u64)>,
     ipa_bits: u32,
 ) -> Result<Cell, Stage2Error> {
     let mut t = Stage2Table::new();
     cellmap::map_config(&mut t, &config, taken, ipa_bits)?;
+    let dma = if config.streams.is_empty() {
+        None
+    } else {
+        let mut dma_only = config.clone();
+        dma_only
+            .memory
+            .retain(|r| r.has(MemFlag::Dma) && !r.has(MemFlag::Io));
+        let mut d = Stage2Table::new();
+        cellmap::map_config(&mut d, &dma_only, taken, ipa_bits)?;
+        Some(Mutex::new(d))
+    };
     let rw = Access {
         read: true,
         write: true,
@@ -188,7 +208,8 @@ pub fn build(
         vmid: (id + 1) as u16,
         config,
         stage2: Mutex::new(t),
-        res: Mutex::new(Resources { cpus, spis }),
+        dma,
+        res: Mutex::new(res),
         state: AtomicU64::new(CellState::ShutDown as u64),
         fault: Mutex::new(None),
         loadable: AtomicBool::new(false),

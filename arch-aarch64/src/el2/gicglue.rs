@@ -11,8 +11,8 @@ use spin::{Mutex, Once};
 
 use super::boot::MAX_CPUS;
 use super::cell::Cell;
-use super::cpu;
 use super::sysregs::{read_sysreg, write_sysreg};
+use super::{cpu, iommu};
 
 /// The SGI the hypervisor keeps for itself (park requests, wake-ups);
 /// cells cannot send it.
@@ -247,6 +247,22 @@ pub fn route_spis(cell: &Cell) {
     }
 }
 
+/// Routes SPI `intid` (one the hypervisor keeps for itself, e.g. the
+/// SMMU's event interrupt) to CPU `cpu` as an edge-triggered interrupt and
+/// enables it.
+pub fn enable_hv_spi(intid: u32, cpu: usize) {
+    let p = plat();
+    let _guard = GIC_LOCK.lock();
+    gic::route_spi(p.ver, p.cfg.gicd as usize, intid, cpu_id(cpu));
+    let mut d = frame(p.cfg.gicd);
+    let icfgr = gic::regs::gicd::ICFGR + u64::from(intid / 16) * 4;
+    let edge = 2u64 << (2 * (intid % 16));
+    let v = d.read(icfgr, 4);
+    d.write(icfgr, 4, v | edge);
+    let isenabler = gic::regs::gicd::ISENABLER + u64::from(intid / 32) * 4;
+    d.write(isenabler, 4, 1u64 << (intid % 32));
+}
+
 /// Disables the cell's SPIs (its CPUs are being stopped).
 pub fn disable_spis(cell: &Cell) {
     let p = plat();
@@ -365,6 +381,9 @@ pub fn handle_irq() {
     priority_drop(&a);
     if a.intid == HV_SGI {
         deactivate(&a);
+    } else if iommu::is_event_irq(a.intid) {
+        deactivate(&a);
+        iommu::handle_events();
     } else if a.intid == p.cfg.maintenance_irq {
         me.count(CpuStat::MaintenanceIrq);
         refill();

@@ -7,7 +7,7 @@ use hv_core::abi::{CpuInfoItem, Errno, Hypercall, InfoItem};
 use super::boot::TrapFrame;
 use super::cell::{self, CELLS};
 use super::cpu::CPUS;
-use super::{console, heap, lifecycle, traps};
+use super::{console, heap, iommu, lifecycle, traps};
 
 /// A hypercall from the calling CPU's cell: x0 = code, x1..x3 = arguments.
 pub fn dispatch(frame: &mut TrapFrame) {
@@ -16,6 +16,7 @@ pub fn dispatch(frame: &mut TrapFrame) {
 
 /// Runs hypercall `code`; returns x0 (a value or a negative errno).
 pub fn call(code: u64, a1: u64, a2: u64, _a3: u64) -> u64 {
+    iommu::poll_if_no_irq();
     let id = |v: u64| usize::try_from(v).map_err(|_| Errno::NoEnt);
     let result: Result<u64, Errno> = match Hypercall::try_from(code) {
         Ok(Hypercall::HypervisorGetInfo) => get_info(a1),

@@ -15,7 +15,7 @@ use hv_core::mgmt::{comm, CellInfo, FaultInfo};
 use super::cell::{self, Cell, Fault, CELLS};
 use super::cpu::{StartRequest, CPUS};
 use super::sysregs::*;
-use super::{console, gicglue, mgmt, setup, traps};
+use super::{console, gicglue, iommu, mgmt, setup, traps};
 
 /// Most cells at a time, the root cell included.
 pub const MAX_CELLS: usize = 32;
@@ -164,30 +164,37 @@ pub fn create(offset: u64, len: u64) -> Result<u64, Errno> {
             .ok_or_else(|| refuse(offset, format!("at most {MAX_CELLS} cells")))?
     };
     let hv = sys.hypervisor.memory;
-    let built = setup::build_cell(
-        id,
-        config,
-        cpus.clone(),
-        spis.clone(),
-        &[(hv.start, hv.start + hv.size)],
-    )
-    .map_err(|e| refuse(offset, e))?;
+    let streams = config.streams.clone();
+    let res = cell::Resources {
+        cpus: cpus.clone(),
+        spis: spis.clone(),
+        streams: streams.clone(),
+    };
+    let built = setup::build_cell(id, config, res, &[(hv.start, hv.start + hv.size)])
+        .map_err(|e| refuse(offset, e))?;
     let cell = Arc::new(built);
 
     // Take the memory, CPUs and interrupts from the root cell.
     {
         let mut t = root.stage2.lock();
+        let mut dma = root.dma.as_ref().map(|d| d.lock());
         for (ipa, _, size, _) in root_overlaps(&root, &cell.config) {
             let _ = t.unmap(ipa, size);
+            if let Some(d) = dma.as_mut() {
+                let _ = d.unmap(ipa, size);
+            }
         }
     }
     tlbi_current_vmid();
+    iommu::invalidate(&root);
+    iommu::set_streams(&cell, true);
     {
         let mut res = root.resources();
         res.cpus.retain(|c| !cpus.contains(c));
         for irq in spis.iter() {
             res.spis.remove(irq);
         }
+        res.streams.retain(|s| !streams.contains(s));
     }
     for &c in &cpus {
         CPUS[c].cell.store(id, Ordering::Release);
@@ -272,6 +279,7 @@ pub fn start(id: usize) -> Result<u64, Errno> {
         CPUS[c].set_state(CpuState::Parked);
     }
     gicglue::route_spis(&cell);
+    iommu::set_streams(&cell, true);
     cell.set_state(CellState::Running);
     let Some(&first) = cpus.first() else {
         return Err(Errno::Inval);
@@ -392,13 +400,19 @@ pub fn destroy(id: usize) -> Result<u64, Errno> {
         unsafe { core::ptr::write_bytes(r.phys_start as *mut u8, 0, r.size as usize) };
         clean_invalidate_dcache(r.phys_start, r.size);
     }
+    iommu::set_streams(&cell, false);
     {
         let mut t = root.stage2.lock();
+        let mut dma = root.dma.as_ref().map(|d| d.lock());
         for (ipa, pa, size, r) in root_overlaps(&root, &cell.config) {
             let (access, kind) = access_of(r);
             let _ = t.map(ipa, pa, size, access, kind);
+            if let Some(d) = dma.as_mut().filter(|_| r.has(MemFlag::Dma)) {
+                let _ = d.map(ipa, pa, size, access, kind);
+            }
         }
     }
+
     // Drop the destroyed cell's translations (its VMID), then the root's.
     let root_vttbr = read_sysreg!("vttbr_el2");
     write_sysreg!("vttbr_el2", cell.vttbr());
@@ -417,12 +431,19 @@ pub fn destroy(id: usize) -> Result<u64, Errno> {
         for irq in spis.iter() {
             let _ = res.spis.insert(irq);
         }
+        let back = cell
+            .streams()
+            .into_iter()
+            .filter(|s| root.config.streams.contains(s));
+        res.streams.extend(back);
     }
     for &c in &cpus {
         CPUS[c].cell.store(0, Ordering::Release);
         CPUS[c].set_state(CpuState::Parked);
     }
     gicglue::route_spis(&root);
+    // Streams the root cell's config lists go back to it.
+    iommu::set_streams(&root, true);
     if let Some(slot) = CELLS.write().get_mut(id) {
         *slot = None;
     }

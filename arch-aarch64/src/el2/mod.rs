@@ -8,6 +8,7 @@ pub mod cpu;
 pub mod gicglue;
 pub mod heap;
 pub mod hypercall;
+pub mod iommu;
 pub mod lifecycle;
 pub mod mgmt;
 pub mod mmu;

@@ -17,7 +17,7 @@ use super::boot::{secondary_entry, stack_top, vcpu_enter, MAX_CPUS};
 use super::cell::{self, Cell, Fault, CELLS};
 use super::cpu::{self, PerCpu, StartRequest, CPUS, NO_CELL};
 use super::sysregs::*;
-use super::{console, gicglue, heap, mmu};
+use super::{console, gicglue, heap, iommu, mmu};
 
 unsafe extern "C" {
     static __hv_start: u8;
@@ -26,6 +26,11 @@ unsafe extern "C" {
 
 static PA_RANGE: AtomicU64 = AtomicU64::new(0);
 static SYSTEM: spin::Once<SystemConfig> = spin::Once::new();
+
+/// ID_AA64MMFR0_EL1.PARange of the CPUs.
+pub fn pa_range() -> u64 {
+    PA_RANGE.load(Ordering::Relaxed)
+}
 
 /// The system config the hypervisor booted with.
 pub fn system() -> &'static SystemConfig {
@@ -219,6 +224,7 @@ fn boot(dtb: &[u8], dtb_addr: u64, ram: &[(u64, u64)]) -> Result<(), String> {
         gicglue::route_spis(c);
     }
     *CELLS.write() = cells.iter().cloned().map(Some).collect();
+    iommu::init(sys, &cells)?;
 
     for (i, &mpidr) in sys.platform.cpus.iter().enumerate() {
         if i == me {
@@ -266,12 +272,14 @@ fn create_cells(sys: &SystemConfig) -> Result<Vec<Arc<Cell>>, String> {
     taken.push((hv.start, hv.start + hv.size));
     let mut taken_cpus = Vec::new();
     let mut taken_spis = Vec::new();
+    let mut taken_streams = Vec::new();
     for c in &sys.boot_cells {
         for r in c.memory.iter().filter(|r| !r.has(MemFlag::Shared)) {
             taken.push((r.phys_start, r.phys_start + r.size));
         }
         taken_cpus.extend(c.cpus.iter().map(|&x| x as usize));
         taken_spis.extend(c.irqs.iter().copied());
+        taken_streams.extend(c.streams.iter().copied());
     }
     let hv_only = [(hv.start, hv.start + hv.size)];
     let mut cells = Vec::new();
@@ -294,7 +302,18 @@ fn create_cells(sys: &SystemConfig) -> Result<Vec<Arc<Cell>>, String> {
                 .map_err(|_| format!("cell \"{}\": IRQ {irq} out of range", config.name))?;
         }
         let t: &[(u64, u64)] = if root { &taken } else { &hv_only };
-        let cell = build_cell(id, config.clone(), cpus, spis, t)?;
+        let streams = config
+            .streams
+            .iter()
+            .copied()
+            .filter(|s| !root || !taken_streams.contains(s))
+            .collect();
+        let res = cell::Resources {
+            cpus,
+            spis,
+            streams,
+        };
+        let cell = build_cell(id, config.clone(), res, t)?;
         if root {
             if let Some(m) = sys.hypervisor.management {
                 let rw = stage2::Access {
@@ -319,8 +338,7 @@ fn create_cells(sys: &SystemConfig) -> Result<Vec<Arc<Cell>>, String> {
 pub fn build_cell(
     id: usize,
     config: hv_core::config::CellConfig,
-    cpus: Vec<usize>,
-    spis: gic::IrqSet,
+    res: cell::Resources,
     taken: &[(u64, u64)],
 ) -> Result<Cell, String> {
     let sys = system();
@@ -334,7 +352,7 @@ pub fn build_cell(
     };
     let ipa_bits = stage2::ipa_bits(PA_RANGE.load(Ordering::Relaxed));
     let name = config.name.clone();
-    cell::build(id, config, cpus, spis, taken, gicv2, ipa_bits)
+    cell::build(id, config, res, taken, gicv2, ipa_bits)
         .map_err(|e| format!("cell \"{name}\": stage-2 tables: {e}"))
 }
 
@@ -424,6 +442,8 @@ fn enter_cell(c: Arc<Cell>, req: StartRequest) -> ! {
 /// and disables its interrupts. The calling CPU parks afterwards.
 pub fn fail_cell(c: &Cell, fault: Fault) {
     c.set_state(CellState::Failed);
+    // A failed cell's devices must not go on writing memory.
+    iommu::set_streams(c, false);
     println!(
         "cell \"{}\" failed: {} at IPA {:#x}, ESR {:#x}, PC {:#x} (CPU {})",
         c.name(),
