@@ -134,7 +134,7 @@ pub enum SmmuError {
     RootTable { root_pa: u64 },
     /// `init` has not run (or failed).
     NotInitialized,
-    /// `init` ran already.
+    /// `init` ran already (or the SMMU was disabled).
     AlreadyInitialized,
 }
 
@@ -390,6 +390,7 @@ pub struct Smmu<R: SmmuRegs> {
     info: Info,
     poll_limit: u32,
     run: Option<Running>,
+    disabled: bool,
 }
 
 // SAFETY: the raw pointers in `Running` refer to memory that `DmaMemory`
@@ -406,6 +407,7 @@ impl<R: SmmuRegs> Smmu<R> {
             info,
             poll_limit: DEFAULT_POLL_LIMIT,
             run: None,
+            disabled: false,
         })
     }
 
@@ -441,17 +443,17 @@ impl<R: SmmuRegs> Smmu<R> {
     /// off with GBPA.ABORT set, or as `init` found it if the error came
     /// before that.
     pub fn init(&mut self, mem: &mut impl DmaMemory, max_sid: u32) -> Result<(), SmmuError> {
-        if self.run.is_some() {
+        if self.run.is_some() || self.disabled {
             return Err(SmmuError::AlreadyInitialized);
         }
         let strtab_log2 = stream_table_log2(max_sid, self.info.sid_bits)?;
 
-        self.update_gbpa_abort()?;
+        self.update_gbpa(true)?;
         self.write_cr0(0)?;
-        self.regs.write32(Reg32::IrqCtrl, 0);
-        let irqs =
-            IRQ_CTRL::GERROR_IRQEN::SET + IRQ_CTRL::PRIQ_IRQEN::SET + IRQ_CTRL::EVENTQ_IRQEN::SET;
-        self.wait(Reg32::IrqCtrlAck, irqs.mask(), 0, Wait::IrqCtrlAck)?;
+        // Interrupts off while setting up; wired (not MSI) when enabled.
+        self.write_irq_ctrl(0)?;
+        self.regs.write64(Reg64::GErrorIrqCfg0, 0);
+        self.regs.write64(Reg64::EvtqIrqCfg0, 0);
         self.regs.write32(
             Reg32::Cr1,
             (CR1::TABLE_SH::Inner
@@ -622,6 +624,42 @@ impl<R: SmmuRegs> Smmu<R> {
         (active != 0).then_some(GError { active, command })
     }
 
+    /// Enables or disables the SMMU's wired interrupts: the event queue
+    /// interrupt (a record was written) and the global error interrupt.
+    /// The hypervisor then drains [`Smmu::poll_events`] and
+    /// [`Smmu::gerror`] from its handler. Off after `init`.
+    pub fn set_irqs(&mut self, events: bool, gerror: bool) -> Result<(), SmmuError> {
+        let mut value = 0;
+        if events {
+            value |= IRQ_CTRL::EVENTQ_IRQEN::SET.value;
+        }
+        if gerror {
+            value |= IRQ_CTRL::GERROR_IRQEN::SET.value;
+        }
+        self.write_irq_ctrl(value)
+    }
+
+    /// Turns translation off (hypervisor shutdown): DMA of every stream
+    /// then aborts, or passes untranslated if `bypass` (only for handing
+    /// the whole machine back to an OS that owns all memory). The tables
+    /// stay allocated; `init` cannot run again.
+    pub fn disable(&mut self, bypass: bool) -> Result<(), SmmuError> {
+        self.write_cr0(0)?;
+        if bypass {
+            self.update_gbpa(false)?;
+        }
+        self.run = None;
+        self.disabled = true;
+        Ok(())
+    }
+
+    fn write_irq_ctrl(&mut self, value: u32) -> Result<(), SmmuError> {
+        let all =
+            IRQ_CTRL::GERROR_IRQEN::SET + IRQ_CTRL::PRIQ_IRQEN::SET + IRQ_CTRL::EVENTQ_IRQEN::SET;
+        self.regs.write32(Reg32::IrqCtrl, value);
+        self.wait(Reg32::IrqCtrlAck, all.mask(), value, Wait::IrqCtrlAck)
+    }
+
     fn check_vmid(&self, vmid: u16) -> Result<(), SmmuError> {
         if u32::from(vmid) >> self.info.vmid_bits != 0 {
             return Err(SmmuError::VmidTooLarge {
@@ -692,12 +730,17 @@ impl<R: SmmuRegs> Smmu<R> {
         Ok((virt, phys))
     }
 
-    fn update_gbpa_abort(&mut self) -> Result<(), SmmuError> {
+    /// Sets or clears GBPA.ABORT, keeping the other fields.
+    fn update_gbpa(&mut self, abort: bool) -> Result<(), SmmuError> {
         let update = GBPA::UPDATE::SET.value;
         self.wait(Reg32::Gbpa, update, 0, Wait::Gbpa)?;
         let gbpa = self.regs.read32(Reg32::Gbpa);
-        self.regs
-            .write32(Reg32::Gbpa, GBPA::ABORT::SET.modify(gbpa) | update);
+        let field = if abort {
+            GBPA::ABORT::SET
+        } else {
+            GBPA::ABORT::CLEAR
+        };
+        self.regs.write32(Reg32::Gbpa, field.modify(gbpa) | update);
         self.wait(Reg32::Gbpa, update, 0, Wait::Gbpa)
     }
 

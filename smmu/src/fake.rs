@@ -293,6 +293,7 @@ impl SmmuRegs for FakeSmmu {
             Reg64::StrtabBase => self.strtab_base = value,
             Reg64::CmdqBase => self.cmdq_base = value,
             Reg64::EvtqBase => self.evtq_base = value,
+            Reg64::GErrorIrqCfg0 | Reg64::EvtqIrqCfg0 => {}
         }
     }
 }

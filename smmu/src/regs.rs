@@ -38,9 +38,13 @@ pub enum Reg32 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(usize)]
 pub enum Reg64 {
+    /// MSI address of the global error interrupt (0: wired interrupt).
+    GErrorIrqCfg0 = 0x0068,
     StrtabBase = 0x0080,
     CmdqBase = 0x0090,
     EvtqBase = 0x00a0,
+    /// MSI address of the event queue interrupt (0: wired interrupt).
+    EvtqIrqCfg0 = 0x00b0,
 }
 
 impl Reg32 {
@@ -315,7 +319,9 @@ mod tests {
             assert_eq!(reg.offset(), off, "{reg:?}");
             assert!(reg.offset() + 4 <= WINDOW_SIZE);
         }
+        assert_eq!(Reg64::GErrorIrqCfg0.offset(), 0x68);
         assert_eq!(Reg64::StrtabBase.offset(), 0x80);
+        assert_eq!(Reg64::EvtqIrqCfg0.offset(), 0xb0);
         assert_eq!(Reg64::CmdqBase.offset(), 0x90);
         assert_eq!(Reg64::EvtqBase.offset(), 0xa0);
     }

@@ -895,3 +895,75 @@ fn wired_interrupts_on_request() {
     // GERROR_IRQEN (bit 0) and EVENTQ_IRQEN (bit 2), acknowledged.
     assert_eq!(smmu.regs().irq_ctrl, 0b101);
 }
+
+#[test]
+fn interrupts_are_off_after_init_and_can_be_enabled() {
+    let (_mem, mut smmu) = up(8);
+    assert_eq!(smmu.regs().irq_ctrl, 0);
+    smmu.set_irqs(true, true).unwrap();
+    // EVENTQ_IRQEN (bit 2) and GERROR_IRQEN (bit 0).
+    assert_eq!(smmu.regs().irq_ctrl, 0b101);
+    smmu.set_irqs(false, true).unwrap();
+    assert_eq!(smmu.regs().irq_ctrl, 0b001);
+}
+
+/// An SMMU whose IRQ_CTRLACK never follows IRQ_CTRL.
+struct DeafIrq(FakeSmmu);
+
+impl SmmuRegs for DeafIrq {
+    fn read32(&mut self, reg: Reg32) -> u32 {
+        if reg == Reg32::IrqCtrlAck {
+            return 0;
+        }
+        self.0.read32(reg)
+    }
+    fn write32(&mut self, reg: Reg32, value: u32) {
+        self.0.write32(reg, value);
+    }
+    fn write64(&mut self, reg: Reg64, value: u64) {
+        self.0.write64(reg, value);
+    }
+}
+
+#[test]
+fn irq_ctrlack_time_out() {
+    let mut mem = FakeMem::default();
+    let mut smmu = Smmu::new(DeafIrq(FakeSmmu::qemu())).unwrap();
+    smmu.set_poll_limit(10);
+    smmu.init(&mut mem, 8).unwrap();
+    assert_eq!(
+        smmu.set_irqs(true, false),
+        Err(SmmuError::Timeout(Wait::IrqCtrlAck))
+    );
+}
+
+#[test]
+fn init_makes_interrupts_wired() {
+    let mut mem = FakeMem::default();
+    let mut smmu = Smmu::new(FakeSmmu::qemu()).unwrap();
+    smmu.init(&mut mem, 8).unwrap();
+    let offs = smmu.regs().write_offsets();
+    for reg in [Reg64::GErrorIrqCfg0, Reg64::EvtqIrqCfg0] {
+        assert!(
+            smmu.regs().writes.contains(&(reg.offset(), 0)),
+            "{reg:?} not cleared: {offs:x?}"
+        );
+    }
+}
+
+#[test]
+fn disable_stops_translation() {
+    let (mut mem, mut smmu) = up(8);
+    smmu.set_stream(1, Some(cell(1, 0x4000_0000))).unwrap();
+    smmu.disable(false).unwrap();
+    let fake = smmu.regs();
+    assert_eq!(fake.cr0, 0);
+    assert_ne!(fake.gbpa & (1 << 20), 0, "DMA aborts");
+    assert_eq!(smmu.set_stream(1, None), Err(SmmuError::NotInitialized));
+    assert_eq!(smmu.init(&mut mem, 8), Err(SmmuError::AlreadyInitialized));
+
+    let (_mem, mut smmu) = up(8);
+    smmu.disable(true).unwrap();
+    assert_eq!(smmu.regs().gbpa & (1 << 20), 0, "DMA bypasses");
+    assert_eq!(smmu.regs().gbpa & 0x1000, 0x1000, "other GBPA fields kept");
+}
