@@ -485,8 +485,9 @@ impl<R: SmmuRegs> Smmu<R> {
             }
         };
         let abort = Ste::abort();
-        for sid in 0..(1u32 << strtab_log2) {
-            run.write_word(sid, 0, abort.0[0]);
+        for sid in 0..run.entries() {
+            // Entries number at most 2^32 (SIDSIZE <= 32).
+            run.write_word(sid as u32, 0, abort.0[0]);
         }
 
         self.regs.write64(
@@ -526,7 +527,9 @@ impl<R: SmmuRegs> Smmu<R> {
     /// Update order, so that the SMMU never sees a half-written entry: an
     /// entry that translates is first made to abort (word 0) and
     /// invalidated; the new entry's words 1-7 are written and invalidated,
-    /// then word 0 (V, Config) last, invalidated again.
+    /// then word 0 (V, Config) last, invalidated again. On error the entry
+    /// aborts, unless the error came from the last invalidation (then the
+    /// SMMU may or may not use the new entry yet).
     pub fn set_stream(&mut self, sid: u32, cfg: Option<S2Config>) -> Result<(), SmmuError> {
         let new = cfg.map(|cfg| self.stage2_entry(&cfg)).transpose()?;
         let limit = self.poll_limit;

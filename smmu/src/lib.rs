@@ -37,27 +37,39 @@
 //!
 //! # How the hypervisor uses it
 //!
-//! - Boot, before any cell runs: [`Smmu::new`] on [`Mmio`] at
-//!   `platform.smmu.base`, [`Smmu::init`] with the largest stream ID any
-//!   cell config names (a boot refusal on error), then [`Smmu::set_stream`]
-//!   for each of the root cell's `streams` with the root's stage 2.
+//! - Boot, before any cell runs (and before the root cell's devices can
+//!   DMA): [`Smmu::new`] on [`Mmio`] at `platform.smmu.base`,
+//!   [`Smmu::init`] with the largest stream ID a cell may ever name (the
+//!   linear stream table covers `0..=max_sid` rounded up to a power of
+//!   two, 64 bytes per entry, aligned to its size; streams beyond it abort
+//!   and are reported as C_BAD_STREAMID), then [`Smmu::set_stream`] for
+//!   each of the root cell's `streams` with the root's stage 2. Any error
+//!   is a boot refusal.
 //! - Cell create: for each stream of the new cell, `set_stream(sid,
 //!   Some(new cell))` (a stream taken from the root moves in one call).
 //!   The root's stage 2 lost the new cell's memory: after unmapping it and
-//!   the CPU TLB invalidation, [`Smmu::invalidate_vmid`] of the root's VMID
-//!   before the new cell's memory is loaded.
-//! - Cell destroy: `set_stream(sid, None)` for each of its streams (or give
-//!   them back to the root with `Some(root)`), then
-//!   `invalidate_vmid(cell's VMID)` before the VMID or memory is reused.
-//! - Any change to a stage-2 table that has streams and removes or
-//!   narrows a mapping: `invalidate_vmid` of that cell.
-//! - Periodically (timer tick or the SMMU's event/gerror SPIs): drain
-//!   [`Smmu::poll_events`], map each event's stream to its owner cell and
-//!   report it; check [`Smmu::gerror`] ([`GError::is_fatal`] means DMA is
-//!   stopped for everyone).
+//!   the CPUs' TLB invalidation, [`Smmu::invalidate_vmid`] of the root's
+//!   VMID, before the new cell's memory is loaded.
+//! - Cell destroy: `set_stream(sid, None)` for each of its streams (or
+//!   `Some(root)` to give them back), then `invalidate_vmid(cell's VMID)`
+//!   before the VMID or the memory is used again.
+//! - Any other change that removes or narrows a stage-2 mapping of a cell
+//!   with streams: `invalidate_vmid` of that cell (the SMMU does not
+//!   listen to the CPUs' TLB invalidations: CR2.PTM is set).
+//! - Reporting: drain [`Smmu::poll_events`] and check [`Smmu::gerror`]
+//!   from a periodic tick, or from the SMMU's wired interrupts after
+//!   [`Smmu::set_irqs`] (QEMU virt: edge SPIs 74 "eventq" and 77
+//!   "gerror", INTIDs 106 and 109; keep them out of every cell). An
+//!   event's owner cell: `smmu.stream(event.stream)` and [`Ste::vmid`]
+//!   (VMID = cell id + 1); C_BAD_STREAMID streams have no owner.
+//!   [`GError::is_fatal`] means the SMMU stopped translating for everyone.
+//! - Hypervisor shutdown: [`Smmu::disable`].
 //!
 //! All of it runs under one lock. The driver never panics on what the
 //! hardware returns; every wait is bounded ([`Smmu::set_poll_limit`]).
+//! It needs an SMMU with stage 2, AArch64 little-endian table walks and
+//! coherent table and queue accesses (IDR0.COHACC); it programs
+//! write-back inner-shareable accesses and does no cache maintenance.
 
 #![no_std]
 #![deny(clippy::undocumented_unsafe_blocks)]
