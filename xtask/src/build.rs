@@ -15,7 +15,13 @@ pub const BARE_TARGET: &str = "aarch64-unknown-none";
 /// the registers that belong to the cells.
 pub const HV_TARGET: &str = "aarch64-unknown-none-softfloat";
 /// The inmate binaries of package `demos`.
-pub const INMATES: [&str; 4] = ["gic-demo", "gic-demo-locked", "uart-demo", "probe"];
+pub const INMATES: [&str; 5] = [
+    "gic-demo",
+    "gic-demo-locked",
+    "uart-demo",
+    "probe",
+    "edu-dma",
+];
 
 /// A boot image that `build` packs.
 pub struct BootImage {
@@ -118,8 +124,70 @@ pub fn build(tools: &Tools) -> Result {
             .arg(format!("target/cellblock/{}", image.file));
         run(&mut cmd)?;
     }
+    build_edu(tools, &cli)?;
     crate::linux::build(tools)?;
     println!("xtask: images in {}/", rel(&out));
+    Ok(())
+}
+
+/// The SMMU system config and its boot images: the edu-dma cell (a PCI
+/// device's DMA) beside gic-demo.
+pub const SMMU_SYSTEM: &str = "configs/qemu-arm64-gicv3-smmu.toml";
+/// `edu-gicv3.img`: edu-dma's first stray DMA targets gic-demo's RAM.
+pub const EDU_IMAGE: &str = "edu-gicv3.img";
+/// `edu-hv-gicv3.img`: the same, but the first stray DMA targets the
+/// hypervisor's RAM (a second build of edu-dma with its targets swapped).
+pub const EDU_HV_IMAGE: &str = "edu-hv-gicv3.img";
+/// Where edu-dma's targets sit in the QEMU configs.
+pub const EDU_FOREIGN: u64 = 0x7e00_0000;
+pub const EDU_HYPERVISOR: u64 = 0x4010_0000;
+
+fn build_edu(tools: &Tools, cli: &std::path::Path) -> Result {
+    let out = out_dir();
+    let hv_dir = out.join("edu-hv");
+    fs::create_dir_all(&hv_dir).context(|| format!("cannot create {}", hv_dir.display()))?;
+    let target_dir = root().join("target").join("edu-hv");
+    run(cargo()
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "demos",
+            "--bin",
+            "edu-dma",
+            "--target",
+        ])
+        .arg(BARE_TARGET)
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .env("EDU_DMA_FOREIGN", format!("{EDU_HYPERVISOR:#x}"))
+        .env("EDU_DMA_HYPERVISOR", format!("{EDU_FOREIGN:#x}")))?;
+    objcopy(
+        tools,
+        &target_dir.join(BARE_TARGET).join("release").join("edu-dma"),
+        &hv_dir.join("edu-dma.bin"),
+    )?;
+    for other in ["gic-demo.bin", "uart-demo.bin"] {
+        fs::copy(out.join(other), hv_dir.join(other))
+            .context(|| format!("cannot copy {other} to {}", hv_dir.display()))?;
+    }
+    for (image, dir) in [(EDU_IMAGE, out.clone()), (EDU_HV_IMAGE, hv_dir)] {
+        run(Command::new(cli)
+            .current_dir(root())
+            .args([
+                "pack",
+                "--hv",
+                "target/cellblock/cellblock.bin",
+                "--system",
+                SMMU_SYSTEM,
+            ])
+            .args(["--cell", "configs/cells/qemu-gic-demo.toml"])
+            .args(["--cell", "configs/cells/qemu-edu-dma.toml"])
+            .arg("--image-dir")
+            .arg(&dir)
+            .arg("-o")
+            .arg(out.join(image)))?;
+    }
     Ok(())
 }
 

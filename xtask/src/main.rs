@@ -16,6 +16,7 @@ mod linux;
 mod linux_test;
 mod qemu;
 mod setup;
+mod smmu_test;
 mod test;
 mod util;
 

@@ -79,6 +79,7 @@ pub fn run_all(tools: &Tools, opts: &Options) -> Result {
         .collect();
     let linux: Vec<String> = crate::linux_test::names()
         .into_iter()
+        .chain(crate::smmu_test::names())
         .filter(|n| opts.scenario.as_ref().is_none_or(|f| n.contains(f)))
         .collect();
     if selected.is_empty() && linux.is_empty() {
@@ -168,6 +169,9 @@ pub fn run_all(tools: &Tools, opts: &Options) -> Result {
                 let t = Instant::now();
                 let result = match sc {
                     Some(sc) => run_scenario(tools, sc),
+                    None if crate::smmu_test::names().contains(name) => {
+                        crate::smmu_test::run(tools, name)
+                    }
                     None => crate::linux_test::run(tools, name),
                 };
                 let secs = t.elapsed().as_secs_f64();
