@@ -182,13 +182,16 @@ impl CmdQueue {
         limit: u32,
     ) -> Result<(), SmmuError> {
         for cmd in cmds {
-            let mut polls = 0;
-            while QueuePtr::is_full(self.prod, self.cons(regs)) {
+            if QueuePtr::is_full(self.prod, self.cons(regs)) {
+                // Let the SMMU consume what is queued, then wait for room.
                 regs.write32(Reg32::CmdqProd, self.prod.value());
-                self.check_error(regs)?;
-                polls += 1;
-                if polls > limit {
-                    return Err(SmmuError::Timeout(Wait::CmdqSpace));
+                let mut polls = 0;
+                while QueuePtr::is_full(self.prod, self.cons(regs)) {
+                    self.check_error(regs)?;
+                    polls += 1;
+                    if polls > limit {
+                        return Err(SmmuError::Timeout(Wait::CmdqSpace));
+                    }
                 }
             }
             let slot = self.slot(self.prod.index());

@@ -2,7 +2,8 @@
 //! PCI device as the DMA master, MMU off, everything identity mapped:
 //! translated DMA arrives, DMA outside the stage-2 map faults and is
 //! reported, an aborting stream moves nothing and reports nothing, a
-//! stream beyond the stream table is reported as C_BAD_STREAMID. Prints
+//! stream beyond the stream table is reported as C_BAD_STREAMID, a
+//! disabled SMMU aborts everything. Prints
 //! `smmu-probe: PASS` or `smmu-probe: FAIL`, then powers off (PSCI).
 
 #![no_std]
@@ -287,11 +288,32 @@ extern "C" fn main() -> ! {
         smmu.set_stream(0x20, None).is_err(),
     );
 
+    say!("7. wired interrupts on and off");
+    check(
+        &mut ok,
+        "IRQ_CTRLACK follows",
+        smmu.set_irqs(true, true).is_ok() && smmu.set_irqs(false, false).is_ok(),
+    );
+
     let gerror = smmu.gerror();
     if let Some(g) = gerror {
         say!("  {g}");
     }
     check(&mut ok, "no global error", gerror.is_none());
+
+    say!("8. SMMU disabled (GBPA.ABORT): stream 0x10's DMA aborts");
+    if let Err(e) = smmu.disable(false) {
+        panic!("disable: {e}");
+    }
+    for i in 0..64 {
+        write64(DST + i * 8, 0);
+    }
+    dma(0, DST, true, 512);
+    check(
+        &mut ok,
+        "nothing written",
+        (0..64).all(|i| read64(DST + i * 8) == 0),
+    );
     say!("smmu-probe: {}", if ok { "PASS" } else { "FAIL" });
     power_off()
 }
