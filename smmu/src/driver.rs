@@ -601,11 +601,9 @@ impl<R: SmmuRegs> Smmu<R> {
     }
 
     /// Turns on the wired event-queue and global-error interrupts, for a
-    /// caller that takes them instead of polling.
+    /// caller that takes them instead of polling: `set_irqs(true, true)`.
     pub fn enable_irqs(&mut self) -> Result<(), SmmuError> {
-        let irqs = IRQ_CTRL::GERROR_IRQEN::SET + IRQ_CTRL::EVENTQ_IRQEN::SET;
-        self.regs.write32(Reg32::IrqCtrl, irqs.value);
-        self.wait(Reg32::IrqCtrlAck, irqs.mask(), irqs.value, Wait::IrqCtrlAck)
+        self.set_irqs(true, true)
     }
 
     /// Active global errors, acknowledged; a refused command is replaced by

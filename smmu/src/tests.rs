@@ -905,6 +905,9 @@ fn interrupts_are_off_after_init_and_can_be_enabled() {
     assert_eq!(smmu.regs().irq_ctrl, 0b101);
     smmu.set_irqs(false, true).unwrap();
     assert_eq!(smmu.regs().irq_ctrl, 0b001);
+    smmu.set_irqs(false, false).unwrap();
+    smmu.enable_irqs().unwrap();
+    assert_eq!(smmu.regs().irq_ctrl, 0b101);
 }
 
 /// An SMMU whose IRQ_CTRLACK never follows IRQ_CTRL.
