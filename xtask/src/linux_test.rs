@@ -17,7 +17,7 @@
 use crate::linux::{linux_image, BOOTARGS, USERSPACE_MARKER};
 use crate::qemu::{complete_lines, count_lines, LoggedQemu, Logs, Machine, Poll, Uart0};
 use crate::setup::Tools;
-use crate::util::{log_dir, out_dir, rel, Error, Result};
+use crate::util::{out_dir, rel, Error, Result};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::thread;
@@ -96,21 +96,7 @@ pub fn run(tools: &Tools, name: &str) -> Result {
             result = cycles(&mut qemu);
         }
     }
-    qemu.stop();
-    match result {
-        Ok(()) => {
-            qemu.remove_logs();
-            Ok(())
-        }
-        Err(e) => {
-            eprint!("{}", qemu.tails(TAIL_LINES));
-            Err(Error(format!(
-                "{e} (logs kept: {}/{}.*)",
-                rel(&log_dir()),
-                qemu.name
-            )))
-        }
-    }
+    qemu.conclude(result, TAIL_LINES)
 }
 
 /// /init's last line before the shell.

@@ -251,6 +251,26 @@ impl LoggedQemu {
     }
 
     /// Kills QEMU and waits for it.
+    /// Stops QEMU and settles a scenario: on success its logs go, on
+    /// failure they stay and their last `tail_lines` lines are printed.
+    pub fn conclude(mut self, result: Result, tail_lines: usize) -> Result {
+        self.stop();
+        match result {
+            Ok(()) => {
+                self.remove_logs();
+                Ok(())
+            }
+            Err(e) => {
+                eprint!("{}", self.tails(tail_lines));
+                Err(Error(format!(
+                    "{e} (logs kept: {}/{}.*)",
+                    rel(&log_dir()),
+                    self.name
+                )))
+            }
+        }
+    }
+
     pub fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -13,7 +13,7 @@
 use crate::build::{EDU_FOREIGN, EDU_HV_IMAGE, EDU_HYPERVISOR, EDU_IMAGE};
 use crate::qemu::{complete_lines, count_lines, LoggedQemu, Machine, Poll, Uart0};
 use crate::setup::Tools;
-use crate::util::{log_dir, out_dir, rel, Context, Error, Result};
+use crate::util::{out_dir, Context, Error, Result};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::thread;
@@ -62,22 +62,8 @@ pub fn run(tools: &Tools, name: &str) -> Result {
         Uart0::Log,
     )?;
     let result = scenario(&mut qemu, &monitor, target);
-    qemu.stop();
     let _ = std::fs::remove_file(&monitor);
-    match result {
-        Ok(()) => {
-            qemu.remove_logs();
-            Ok(())
-        }
-        Err(e) => {
-            eprint!("{}", qemu.tails(TAIL_LINES));
-            Err(Error(format!(
-                "{e} (logs kept: {}/{}.*)",
-                rel(&log_dir()),
-                qemu.name
-            )))
-        }
-    }
+    qemu.conclude(result, TAIL_LINES)
 }
 
 fn scenario(qemu: &mut LoggedQemu, monitor: &std::path::Path, target: u64) -> Result {

@@ -231,21 +231,7 @@ fn run_scenario(tools: &Tools, sc: &Scenario) -> Result {
         Kind::Probe => probe(&mut qemu),
         Kind::BadCrc => bad_crc(&mut qemu),
     };
-    qemu.stop();
-    match result {
-        Ok(()) => {
-            qemu.remove_logs();
-            Ok(())
-        }
-        Err(e) => {
-            eprint!("{}", qemu.tails(TAIL_LINES));
-            Err(Error(format!(
-                "{e} (logs kept: {}/{}.*)",
-                rel(&crate::util::log_dir()),
-                qemu.name
-            )))
-        }
-    }
+    qemu.conclude(result, TAIL_LINES)
 }
 
 /// A complete line on uart0 that means the boot went wrong, other than the
