@@ -26,26 +26,6 @@ const GIC_V2: &[&str] = &[
     "qcom,msm-8660-qgic",
     "qcom,msm-qgic2",
 ];
-const PL011: &[&str] = &["arm,pl011", "arm,sbsa-uart"];
-/// 16550s whose registers are 32 bits apart by definition.
-const NS16550_STRIDE4: &[&str] = &[
-    "mediatek,mt6577-uart",
-    "nvidia,tegra20-uart",
-    "ti,am654-uart",
-];
-/// 16550s whose stride the node states with `reg-shift`.
-const NS16550: &[&str] = &[
-    "ns16550a",
-    "ns16550",
-    "ns8250",
-    "snps,dw-apb-uart",
-    "nvidia,tegra20-uart",
-    "ti,omap4-uart",
-    "ti,am654-uart",
-    "marvell,armada-38x-uart",
-    "brcm,bcm2835-aux-uart",
-];
-
 /// One CPU.
 #[derive(Debug, Clone)]
 pub struct Cpu {
@@ -595,21 +575,12 @@ fn read_timer(tree: &Tree, resolver: &Resolver) -> Result<Option<Timer>> {
     Ok(Some(Timer { node, ppis }))
 }
 
+/// The console driver for a UART node: PL011, 16550 with 32-bit registers
+/// or Cadence, as `hv_core::board` recognises them at boot.
 fn uart_kind(tree: &Tree, id: NodeId) -> Option<UartKind> {
-    if tree.is_compatible(id, PL011) {
-        return Some(UartKind::Pl011);
-    }
-    if tree.is_compatible(id, NS16550_STRIDE4) {
-        return Some(UartKind::Ns16550);
-    }
-    if tree.is_compatible(id, NS16550) {
-        let shift = tree.u32_prop(id, "reg-shift").ok().flatten();
-        let width = tree.u32_prop(id, "reg-io-width").ok().flatten();
-        if shift == Some(2) || (shift.is_none() && width == Some(4)) {
-            return Some(UartKind::Ns16550);
-        }
-    }
-    None
+    let shift = tree.u32_prop(id, "reg-shift").ok().flatten();
+    let width = tree.u32_prop(id, "reg-io-width").ok().flatten();
+    hv_core::board::uart_kind(&tree.compatible(id), shift, width)
 }
 
 fn console_from(tree: &Tree, id: NodeId) -> Result<ConsoleUart> {

@@ -75,10 +75,10 @@ pub enum Error {
     )]
     NoMemory,
     /// No serial port for the hypervisor's console.
-    #[error("no console UART: nothing in /chosen/stdout-path or /aliases/serial*, and no PL011 or 16550")]
+    #[error("no console UART: nothing in /chosen/stdout-path or /aliases/serial*, and no PL011, 16550 or Cadence UART")]
     NoConsole,
     /// The console UART is of a kind the hypervisor has no driver for.
-    #[error("console {node} is `{compatible}`, which is neither a PL011 nor a 16550 with 32-bit registers")]
+    #[error("console {node} is `{compatible}`, which is not a PL011, a 16550 with 32-bit registers or a Cadence UART")]
     UnsupportedConsole { node: String, compatible: String },
     /// The requested hypervisor or cell memory does not fit in free RAM.
     #[error("no free {size:#x}-byte, 2 MiB-aligned RAM range for {what}")]

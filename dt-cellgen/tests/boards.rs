@@ -47,6 +47,12 @@ const BOARDS: &[BoardConfig] = &[
         hv_at: Placement::Top,
         ram: &[(0x20_0000, 0x7fe0_0000)],
     },
+    BoardConfig {
+        file: "zcu102",
+        dtb: "xilinx/zynqmp-zcu102-rev1.0.dtb",
+        hv_at: Placement::Top,
+        ram: &[],
+    },
 ];
 
 fn configs() -> PathBuf {

@@ -243,13 +243,27 @@ fn unsupported_console_is_named() {
         .unwrap()
         .add_property(DeviceTreeProperty::new_unchecked(
             "compatible",
-            s("cdns,uart-r1p12"),
+            s("fsl,imx21-uart"),
         ));
     let err = read(&dt).unwrap_err();
     assert!(
-        matches!(err, Error::UnsupportedConsole { ref node, ref compatible } if node == "/serial@9000000" && compatible == "cdns,uart-r1p12"),
+        matches!(err, Error::UnsupportedConsole { ref node, ref compatible } if node == "/serial@9000000" && compatible == "fsl,imx21-uart"),
         "{err}"
     );
+}
+
+#[test]
+fn cadence_console_is_recognised() {
+    let mut dt = board();
+    dt.find_node_mut("/serial@9000000")
+        .unwrap()
+        .add_property(DeviceTreeProperty::new_unchecked(
+            "compatible",
+            s("xlnx,zynqmp-uart\0cdns,uart-r1p12"),
+        ));
+    let b = read(&dt).expect("a Cadence console is supported");
+    assert_eq!(b.console.kind, hv_core::config::UartKind::Cadence);
+    assert_eq!(b.console.base, 0x0900_0000);
 }
 
 #[test]

@@ -5,9 +5,10 @@
 //! children with `device_type = "cpu"`: `reg` is the MPIDR affinity), the GIC
 //! (`arm,gic-v3`; `arm,cortex-a15-gic`, `arm,gic-400` and other GICv2
 //! compatibles), the PSCI conduit (`/psci` `method`) and the console UART
-//! (`/chosen` `stdout-path`). Addresses are read with the parent node's
-//! `#address-cells`/`#size-cells` and are not translated through `ranges`
-//! (identity buses, as on QEMU virt and most arm64 boards).
+//! (`/chosen` `stdout-path`) with its kind ([`uart_kind`]). Addresses are
+//! read with the parent node's `#address-cells`/`#size-cells` and are not
+//! translated through `ranges` (identity buses, as on QEMU virt and most
+//! arm64 boards).
 //!
 //! The blob is checked for structural soundness (offsets, token stream,
 //! strings, nesting depth) before the `fdt` crate walks it, so a corrupt DTB
@@ -21,7 +22,7 @@ use core::fmt;
 use fdt::node::FdtNode;
 use fdt::Fdt;
 
-use crate::config::{PsciConduit, Range, SystemConfig};
+use crate::config::{PsciConduit, Range, SystemConfig, UartKind};
 use crate::validate::{ConfigErrorKind, ConfigErrors, Span};
 
 /// One CPU of the board.
@@ -63,6 +64,8 @@ pub struct BoardInfo {
     pub psci: Option<PsciConduit>,
     /// Base address of the `stdout-path` UART.
     pub uart: Option<u64>,
+    /// Kind of the `stdout-path` UART, if the hypervisor has a driver for it.
+    pub uart_kind: Option<UartKind>,
 }
 
 /// Why a DTB was refused.
@@ -101,6 +104,70 @@ const GICV2_COMPATIBLE: &[&str] = &[
     "arm,cortex-a7-gic",
     "arm,arm11mp-gic",
 ];
+
+/// PL011 compatibles.
+const PL011: &[&str] = &["arm,pl011", "arm,sbsa-uart"];
+/// Cadence UART compatibles (the registers the console uses are the same in
+/// every revision).
+const CADENCE: &[&str] = &[
+    "cdns,uart-r1p12",
+    "cdns,uart-r1p8",
+    "xlnx,xuartps",
+    "xlnx,zynqmp-uart",
+];
+/// 16550s whose registers are 32 bits apart by definition.
+const NS16550_STRIDE4: &[&str] = &[
+    "mediatek,mt6577-uart",
+    "nvidia,tegra20-uart",
+    "ti,am654-uart",
+];
+/// 16550s whose stride the node states with `reg-shift`.
+const NS16550: &[&str] = &[
+    "ns16550a",
+    "ns16550",
+    "ns8250",
+    "snps,dw-apb-uart",
+    "nvidia,tegra20-uart",
+    "ti,omap4-uart",
+    "ti,am654-uart",
+    "marvell,armada-38x-uart",
+    "brcm,bcm2835-aux-uart",
+];
+
+/// Which of the hypervisor's console drivers fits a UART node, from its
+/// `compatible` strings and its `reg-shift` and `reg-io-width` properties;
+/// `None` if none does (a 16550 with 8-bit register stride, for one).
+pub fn uart_kind(
+    compatible: &[&str],
+    reg_shift: Option<u32>,
+    reg_io_width: Option<u32>,
+) -> Option<UartKind> {
+    let any = |list: &[&str]| compatible.iter().any(|c| list.contains(c));
+    if any(PL011) {
+        Some(UartKind::Pl011)
+    } else if any(CADENCE) {
+        Some(UartKind::Cadence)
+    } else if any(NS16550_STRIDE4)
+        || (any(NS16550)
+            && (reg_shift == Some(2) || (reg_shift.is_none() && reg_io_width == Some(4))))
+    {
+        Some(UartKind::Ns16550)
+    } else {
+        None
+    }
+}
+
+fn node_uart_kind(node: FdtNode<'_, '_>) -> Option<UartKind> {
+    let compatible: Vec<&str> = node
+        .compatible()
+        .map(|c| c.all().collect())
+        .unwrap_or_default();
+    let u32_prop = |name: &str| {
+        let v = node.property(name)?.value;
+        Some(u32::from_be_bytes(v.try_into().ok()?))
+    };
+    uart_kind(&compatible, u32_prop("reg-shift"), u32_prop("reg-io-width"))
+}
 
 impl BoardInfo {
     /// Reads a flattened device tree.
@@ -166,16 +233,19 @@ impl BoardInfo {
             },
         };
 
-        let uart = match fdt
+        let (uart, uart_kind) = match fdt
             .find_node("/chosen")
             .and_then(|c| prop_str(c, "stdout-path"))
         {
-            None => None,
+            None => (None, None),
             Some(path) => {
                 let path = path.split(':').next().unwrap_or(path);
                 match fdt.find_node(path) {
-                    Some(node) => reg(node)?.first().map(|&(base, _)| base),
-                    None => None,
+                    Some(node) => (
+                        reg(node)?.first().map(|&(base, _)| base),
+                        node_uart_kind(node),
+                    ),
+                    None => (None, None),
                 }
             }
         };
@@ -187,6 +257,7 @@ impl BoardInfo {
             gic,
             psci,
             uart,
+            uart_kind,
         })
     }
 }
@@ -279,7 +350,8 @@ fn read_gic(fdt: &Fdt<'_>) -> Result<Option<BoardGic>, BoardError> {
 /// Checks a system config against the board: every configured CPU's MPIDR
 /// exists, every `platform.ram` bank lies inside the board's RAM, the GIC
 /// version and frame addresses (and maintenance IRQ, when the DT names one)
-/// are equal, and so is the PSCI conduit.
+/// are equal, and so is the PSCI conduit. When the console is the DT's
+/// `stdout-path` UART, its kind must be the one the DT describes.
 pub fn check_against_board(sys: &SystemConfig, board: &BoardInfo) -> Result<(), ConfigErrors> {
     let mut errs = ConfigErrors::default();
     for (i, &mpidr) in sys.platform.cpus.iter().enumerate() {
@@ -386,6 +458,19 @@ pub fn check_against_board(sys: &SystemConfig, board: &BoardInfo) -> Result<(), 
             },
         ),
         Some(_) => {}
+    }
+
+    let console = &sys.hypervisor.console;
+    if let (Some(base), Some(kind)) = (board.uart, board.uart_kind) {
+        if base == console.base && kind != console.kind {
+            errs.push(
+                "hypervisor.console.kind",
+                ConfigErrorKind::UartKindMismatch {
+                    configured: console.kind,
+                    board: kind,
+                },
+            );
+        }
     }
     errs.into_result()
 }

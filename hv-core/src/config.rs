@@ -78,6 +78,9 @@ pub enum UartKind {
     Pl011,
     /// 8250/16550-compatible, 32-bit register stride.
     Ns16550,
+    /// Cadence UART (`cdns,uart-r1p12`, `xlnx,xuartps`: Xilinx Zynq and
+    /// ZynqMP).
+    Cadence,
 }
 
 /// What the board has; checked against the board DTB at boot.

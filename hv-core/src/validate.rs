@@ -9,7 +9,9 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::config::{CellConfig, MemFlag, MemoryRegion, PsciConduit, Range, SystemConfig};
+use crate::config::{
+    CellConfig, MemFlag, MemoryRegion, PsciConduit, Range, SystemConfig, UartKind,
+};
 
 /// Longest cell name, in bytes.
 pub const MAX_NAME_LEN: usize = 31;
@@ -155,12 +157,25 @@ pub enum ConfigErrorKind {
         configured: PsciConduit,
         board: PsciConduit,
     },
+    /// The board's console UART is of another kind.
+    UartKindMismatch {
+        configured: UartKind,
+        board: UartKind,
+    },
 }
 
 fn conduit(c: PsciConduit) -> &'static str {
     match c {
         PsciConduit::Smc => "smc",
         PsciConduit::Hvc => "hvc",
+    }
+}
+
+fn uart(k: UartKind) -> &'static str {
+    match k {
+        UartKind::Pl011 => "pl011",
+        UartKind::Ns16550 => "ns16550",
+        UartKind::Cadence => "cadence",
     }
 }
 
@@ -301,6 +316,12 @@ impl fmt::Display for ConfigErrorKind {
                 "conduit {} configured, the board's PSCI uses {}",
                 conduit(*configured),
                 conduit(*board)
+            ),
+            UartKindMismatch { configured, board } => write!(
+                f,
+                "{} configured, the board's console UART is {}",
+                uart(*configured),
+                uart(*board)
             ),
         }
     }

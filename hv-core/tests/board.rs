@@ -1,7 +1,7 @@
 //! `board` against device trees dumped from QEMU (see fixtures/README.md).
 
-use hv_core::board::{check_against_board, BoardInfo};
-use hv_core::config::{PsciConduit, Range, SystemConfig};
+use hv_core::board::{check_against_board, uart_kind, BoardInfo};
+use hv_core::config::{PsciConduit, Range, SystemConfig, UartKind};
 
 const GICV3_DTB: &[u8] = include_bytes!("fixtures/qemu-virt-gicv3.dtb");
 const GICV2_DTB: &[u8] = include_bytes!("fixtures/qemu-virt-gicv2.dtb");
@@ -42,6 +42,7 @@ fn qemu_gicv3_board() {
     assert_eq!(gic.maintenance_irq, Some(25));
     assert_eq!(b.psci, Some(PsciConduit::Smc));
     assert_eq!(b.uart, Some(0x0900_0000));
+    assert_eq!(b.uart_kind, Some(UartKind::Pl011));
 }
 
 #[test]
@@ -121,4 +122,55 @@ fn corrupted_fixture_never_panics() {
             let _ = BoardInfo::from_dtb(&b);
         }
     }
+}
+
+#[test]
+fn uart_kinds_from_compatible() {
+    assert_eq!(
+        uart_kind(&["arm,pl011", "arm,primecell"], None, None),
+        Some(UartKind::Pl011)
+    );
+    assert_eq!(
+        uart_kind(&["xlnx,zynqmp-uart", "cdns,uart-r1p12"], None, None),
+        Some(UartKind::Cadence)
+    );
+    assert_eq!(
+        uart_kind(&["xlnx,xuartps", "cdns,uart-r1p8"], None, None),
+        Some(UartKind::Cadence)
+    );
+    assert_eq!(
+        uart_kind(&["snps,dw-apb-uart"], Some(2), Some(4)),
+        Some(UartKind::Ns16550)
+    );
+    assert_eq!(
+        uart_kind(&["nvidia,tegra210-uart", "nvidia,tegra20-uart"], None, None),
+        Some(UartKind::Ns16550)
+    );
+    // 8-bit register stride: no driver.
+    assert_eq!(uart_kind(&["ns16550a"], None, None), None);
+    assert_eq!(uart_kind(&["fsl,imx21-uart"], None, None), None);
+}
+
+#[test]
+fn console_of_another_kind_refused() {
+    let v3 = BoardInfo::from_dtb(GICV3_DTB).unwrap();
+    let mut sys = config("qemu-arm64-gicv3.toml");
+    sys.hypervisor.console.kind = UartKind::Cadence;
+    assert_eq!(
+        messages(&sys, &v3),
+        ["hypervisor.console.kind: cadence configured, the board's console UART is pl011"]
+    );
+    // Another UART than the DT's stdout-path is the config's choice.
+    sys.hypervisor.console.base = 0x0904_0000;
+    assert_eq!(messages(&sys, &v3), Vec::<String>::new());
+}
+
+#[test]
+fn cadence_uart_kind_serde_name() {
+    #[derive(serde::Deserialize)]
+    struct K {
+        kind: UartKind,
+    }
+    let k: K = toml::from_str("kind = \"cadence\"").unwrap();
+    assert_eq!(k.kind, UartKind::Cadence);
 }

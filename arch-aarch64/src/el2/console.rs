@@ -27,8 +27,19 @@ register_structs! {
     }
 }
 
+register_structs! {
+    /// Cadence UART (Xilinx Zynq/ZynqMP): channel status and TX/RX FIFO.
+    CadenceRegs {
+        (0x000 => _reserved0),
+        (0x02c => sr: ReadOnly<u32>),
+        (0x030 => fifo: ReadWrite<u32>),
+        (0x034 => @END),
+    }
+}
+
 const PL011_FR_TXFF: u32 = 1 << 5;
 const NS16550_LSR_THRE: u32 = 1 << 5;
+const CADENCE_SR_TXFULL: u32 = 1 << 4;
 
 struct Uart {
     base: usize,
@@ -51,6 +62,12 @@ impl Uart {
                 let regs = unsafe { &*(self.base as *const Ns16550Regs) };
                 while regs.lsr.get() & NS16550_LSR_THRE == 0 {}
                 regs.thr.set(u32::from(b));
+            }
+            UartKind::Cadence => {
+                // SAFETY: as above, for a Cadence UART.
+                let regs = unsafe { &*(self.base as *const CadenceRegs) };
+                while regs.sr.get() & CADENCE_SR_TXFULL != 0 {}
+                regs.fifo.set(u32::from(b));
             }
         }
     }

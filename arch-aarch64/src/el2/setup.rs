@@ -62,16 +62,14 @@ fn early_platform(dtb: &[u8]) -> Vec<(u64, u64)> {
         return Vec::new();
     };
     if let Some(node) = fdt.chosen().stdout() {
-        let kind = node
+        let compatible: Vec<&str> = node
             .compatible()
-            .map(|c| c.all().any(|s| s.contains("pl011")))
-            .unwrap_or(false);
+            .map(|c| c.all().collect())
+            .unwrap_or_default();
         if let Some(reg) = node.reg().and_then(|mut r| r.next()) {
-            let kind = if kind {
-                UartKind::Pl011
-            } else {
-                UartKind::Ns16550
-            };
+            // Unknown UARTs are tried as 16550s until the config names one.
+            let kind =
+                hv_core::board::uart_kind(&compatible, None, None).unwrap_or(UartKind::Ns16550);
             console::init(reg.starting_address as u64, kind);
         }
     }
