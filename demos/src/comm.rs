@@ -27,35 +27,20 @@
 
 use core::ptr::{read_volatile, write_volatile};
 
-/// Where a non-root cell sees its communication region.
-pub const COMM_REGION_IPA: u64 = 0x8000_0000;
-/// `signature` reads "CBCM" (little endian).
-pub const SIGNATURE: u32 = u32::from_le_bytes(*b"CBCM");
-/// The layout revision this library speaks.
-pub const REVISION: u32 = 1;
+// The layout is defined once, in hv-core (docs/abi.md).
+pub use hv_core::comm::{
+    COMM_REGION_IPA, MSG_NONE, MSG_SHUTDOWN_REQUEST, REPLY_APPROVED, REPLY_DENIED, REPLY_NONE,
+    REPLY_UNKNOWN, REVISION, SIGNATURE,
+};
 
-/// Byte offsets of the 32-bit fields.
-pub const OFF_SIGNATURE: usize = 0x00;
-pub const OFF_REVISION: usize = 0x04;
-pub const OFF_CELL_STATE: usize = 0x08;
-pub const OFF_MSG_TO_CELL: usize = 0x0c;
-pub const OFF_REPLY_FROM_CELL: usize = 0x10;
+/// Byte offsets of the 32-bit fields, as indices for this library.
+pub const OFF_SIGNATURE: usize = hv_core::comm::OFF_SIGNATURE as usize;
+pub const OFF_REVISION: usize = hv_core::comm::OFF_REVISION as usize;
+pub const OFF_CELL_STATE: usize = hv_core::comm::OFF_CELL_STATE as usize;
+pub const OFF_MSG_TO_CELL: usize = hv_core::comm::OFF_MSG_TO_CELL as usize;
+pub const OFF_REPLY_FROM_CELL: usize = hv_core::comm::OFF_REPLY_FROM_CELL as usize;
 /// Bytes of the page the fields occupy.
-pub const FIELDS_SIZE: usize = 0x14;
-
-/// No message pending.
-pub const MSG_NONE: u32 = 0;
-/// The hypervisor asks the cell to shut down.
-pub const MSG_SHUTDOWN_REQUEST: u32 = 1;
-
-/// No reply (yet).
-pub const REPLY_NONE: u32 = 0;
-/// The cell does not know the message.
-pub const REPLY_UNKNOWN: u32 = 1;
-/// The cell refuses the request.
-pub const REPLY_DENIED: u32 = 2;
-/// The cell agrees; for a shutdown request it stops using its CPUs.
-pub const REPLY_APPROVED: u32 = 3;
+pub const FIELDS_SIZE: usize = OFF_REPLY_FROM_CELL + 4;
 
 /// How an inmate answers shutdown requests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -176,16 +161,18 @@ fn store_barrier() {
 
 /// Hypercall codes, items and errno values [`is_non_root_cell`] uses.
 pub mod probe {
+    use hv_core::abi::{Hypercall, InfoItem};
+
     /// `hypervisor_get_info(item)`.
-    pub const HYPERVISOR_GET_INFO: u64 = 5;
+    pub const HYPERVISOR_GET_INFO: u64 = Hypercall::HypervisorGetInfo as u64;
     /// Its item "number of cells, the root cell included".
-    pub const INFO_NUM_CELLS: u64 = 2;
+    pub const INFO_NUM_CELLS: u64 = InfoItem::NumCells as u64;
     /// `cpu_get_info(cpu, item)`.
-    pub const CPU_GET_INFO: u64 = 7;
+    pub const CPU_GET_INFO: u64 = Hypercall::CpuGetInfo as u64;
     /// Its item "CPU state".
     pub const CPU_INFO_STATE: u64 = 0;
     /// What a non-root cell gets asking about a CPU it does not own.
-    pub const EPERM: i64 = -1;
+    pub const EPERM: i64 = -hv_core::abi::EPERM;
     /// CPU ids tried when looking for one the cell does not own.
     pub const MAX_CPUS: u64 = 64;
 }

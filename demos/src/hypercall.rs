@@ -1,40 +1,21 @@
 //! Cellblock hypercalls (`hvc #0x4a48`, x0 = code, x1/x2 = arguments,
 //! result in x0; negative values are errno codes). See docs/abi.md.
 
+/// Per-CPU statistics readable with `cpu_get_info` (defined in hv-core).
+pub use hv_core::abi::CpuStat;
+use hv_core::abi::CPU_STAT_BASE;
+
 /// Hypercall codes the inmates use.
 pub mod code {
+    use hv_core::abi::Hypercall;
     /// `cpu_get_info(cpu, what)`.
-    pub const CPU_GET_INFO: u64 = 7;
+    pub const CPU_GET_INFO: u64 = Hypercall::CpuGetInfo as u64;
     /// `debug_console_putc(byte)`.
-    pub const DEBUG_CONSOLE_PUTC: u64 = 8;
+    pub const DEBUG_CONSOLE_PUTC: u64 = Hypercall::DebugConsolePutc as u64;
 }
 
 /// `cpu_get_info` selector of statistic `n` (1000 + n).
-pub const CPU_INFO_STAT_BASE: u64 = 1000;
-
-/// Per-CPU statistics readable with `cpu_get_info`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u64)]
-pub enum CpuStat {
-    /// All exits to EL2.
-    Total = 0,
-    /// Trapped MMIO accesses.
-    Mmio = 1,
-    /// Management exits.
-    Management = 2,
-    /// Hypercalls.
-    Hypercall = 3,
-    /// Maintenance interrupts.
-    Maintenance = 4,
-    /// Physical interrupts injected.
-    Virq = 5,
-    /// Virtual SGIs.
-    Vsgi = 6,
-    /// PSCI calls.
-    Psci = 7,
-    /// Trapped system register accesses.
-    Sysreg = 8,
-}
+pub const CPU_INFO_STAT_BASE: u64 = CPU_STAT_BASE;
 
 /// Issues hypercall `code` with arguments `arg1`, `arg2`; returns x0.
 pub fn call(code: u64, arg1: u64, arg2: u64) -> i64 {

@@ -23,19 +23,29 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+#[cfg(any(feature = "alloc", test))]
 extern crate alloc;
 
 pub mod abi;
+#[cfg(feature = "alloc")]
 pub mod blob;
+#[cfg(feature = "alloc")]
 pub mod board;
 pub mod cell;
+pub mod comm;
+#[cfg(feature = "alloc")]
 pub mod config;
+#[cfg(feature = "alloc")]
 pub mod memmap;
+#[cfg(feature = "alloc")]
 pub mod mgmt;
+#[cfg(feature = "alloc")]
 pub mod pack;
+#[cfg(feature = "alloc")]
 pub mod validate;
 
 /// CRC-32 (ISO-HDLC, the zlib/PNG one) used by the `.cell` and pack headers.
+#[cfg(feature = "alloc")]
 pub fn crc32(bytes: &[u8]) -> u32 {
     const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
     CRC.checksum(bytes)
