@@ -112,6 +112,8 @@ pub enum ConfigErrorKind {
     IrqDuplicate { irq: u32 },
     /// An IRQ given to two non-root cells.
     IrqTaken { irq: u32, other_cell: String },
+    /// An IRQ the hypervisor keeps (the SMMU's event interrupt).
+    IrqHypervisors { irq: u32 },
     /// A cell lists SMMU streams but the platform has no SMMU.
     StreamWithoutSmmu { stream: u32 },
     /// A stream listed twice in one cell.
@@ -245,6 +247,10 @@ impl fmt::Display for ConfigErrorKind {
                 SPI_RANGE.end()
             ),
             IrqDuplicate { irq } => write!(f, "IRQ {irq} is listed twice"),
+            IrqHypervisors { irq } => write!(
+                f,
+                "IRQ {irq} is the SMMU's event interrupt (platform.smmu.event_irq), the hypervisor's"
+            ),
             IrqTaken { irq, other_cell } => {
                 write!(f, "IRQ {irq} is already given to cell \"{other_cell}\"")
             }
@@ -864,6 +870,10 @@ fn check_cell(
             errs.push(ifield, ConfigErrorKind::IrqDuplicate { irq });
             continue;
         }
+        if sys.and_then(|s| s.platform.smmu).and_then(|m| m.event_irq) == Some(irq) {
+            errs.push(ifield, ConfigErrorKind::IrqHypervisors { irq });
+            continue;
+        }
         if is_root {
             continue;
         }
@@ -1346,6 +1356,19 @@ mod tests {
             event_irq: None,
         });
         sys
+    }
+
+    #[test]
+    fn smmu_event_irq_is_the_hypervisors() {
+        let mut sys = smmu_system();
+        if let Some(m) = sys.platform.smmu.as_mut() {
+            m.event_irq = Some(106);
+        }
+        sys.root_cell.irqs.push(106);
+        expect_sys(
+            &sys,
+            &["root_cell.irqs[1]: IRQ 106 is the SMMU's event interrupt (platform.smmu.event_irq), the hypervisor's"],
+        );
     }
 
     #[test]
