@@ -126,6 +126,7 @@ pub fn build(tools: &Tools) -> Result {
     }
     build_edu(tools, &cli)?;
     crate::linux::build(tools)?;
+    crate::linux_smmu::build(tools)?;
     println!("xtask: images in {}/", rel(&out));
     Ok(())
 }

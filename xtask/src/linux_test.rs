@@ -110,7 +110,7 @@ const CYCLES_TIMEOUT: Duration = Duration::from_secs(600);
 const CYCLES: u32 = 50;
 
 /// The root shell on uart0, driven through QEMU's console socket.
-struct Shell {
+pub struct Shell {
     stream: UnixStream,
     /// Commands sent so far (numbers the end markers).
     sent: u32,
@@ -118,13 +118,13 @@ struct Shell {
 
 /// What a command printed (complete lines, without the end marker) and its
 /// exit status.
-struct Output {
-    lines: Vec<String>,
-    status: i32,
+pub struct Output {
+    pub lines: Vec<String>,
+    pub status: i32,
 }
 
 impl Output {
-    fn text(&self) -> String {
+    pub fn text(&self) -> String {
         self.lines.join(" | ")
     }
 }
@@ -154,7 +154,7 @@ impl Shell {
     }
 
     /// Types `cmd` and waits for its end marker; returns its output.
-    fn run(&mut self, qemu: &LoggedQemu, cmd: &str, timeout: Duration) -> Result<Output> {
+    pub fn run(&mut self, qemu: &LoggedQemu, cmd: &str, timeout: Duration) -> Result<Output> {
         self.sent += 1;
         let n = self.sent;
         let from = qemu.logs().uart0.len();
@@ -186,7 +186,7 @@ impl Shell {
     }
 
     /// Runs `cmd` and requires exit status 0.
-    fn ok(&mut self, qemu: &LoggedQemu, cmd: &str) -> Result<Output> {
+    pub fn ok(&mut self, qemu: &LoggedQemu, cmd: &str) -> Result<Output> {
         let out = self.run(qemu, cmd, COMMAND_TIMEOUT)?;
         println!("  $ {cmd}\n    {}", short(&out.text()));
         if out.status == 0 {
@@ -281,7 +281,7 @@ fn wait_ticks(qemu: &mut LoggedQemu, count: usize) -> Result {
 }
 
 /// Waits for /init's shell and takes it over (no echo, no prompt).
-fn shell(qemu: &mut LoggedQemu) -> Result<Shell> {
+pub fn shell(qemu: &mut LoggedQemu) -> Result<Shell> {
     let deadline = qemu.started.elapsed() + COMMAND_TIMEOUT;
     qemu.wait_for(deadline, &format!("`{SHELL_READY}` on uart0"), |logs| {
         if complete_lines(&logs.uart0).any(|l| l.contains(SHELL_READY)) {
@@ -468,7 +468,7 @@ fn cycles(qemu: &mut LoggedQemu) -> Result {
     )
 }
 
-fn userspace_up(logs: &Logs) -> Poll<()> {
+pub fn userspace_up(logs: &Logs) -> Poll<()> {
     if let Some(l) = complete_lines(&logs.uart0).find(|l| FATAL.iter().any(|f| l.contains(f))) {
         return Poll::Fail(format!("on uart0: {l}"));
     }

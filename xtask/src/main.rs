@@ -13,6 +13,8 @@ mod dtbs;
 mod fuzz;
 mod image;
 mod linux;
+mod linux_smmu;
+mod linux_smmu_test;
 mod linux_test;
 mod qemu;
 mod setup;

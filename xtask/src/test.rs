@@ -80,6 +80,7 @@ pub fn run_all(tools: &Tools, opts: &Options) -> Result {
     let linux: Vec<String> = crate::linux_test::names()
         .into_iter()
         .chain(crate::smmu_test::names())
+        .chain(crate::linux_smmu_test::names())
         .filter(|n| opts.scenario.as_ref().is_none_or(|f| n.contains(f)))
         .collect();
     if selected.is_empty() && linux.is_empty() {
@@ -171,6 +172,9 @@ pub fn run_all(tools: &Tools, opts: &Options) -> Result {
                     Some(sc) => run_scenario(tools, sc),
                     None if crate::smmu_test::names().contains(name) => {
                         crate::smmu_test::run(tools, name)
+                    }
+                    None if crate::linux_smmu_test::names().contains(name) => {
+                        crate::linux_smmu_test::run(tools, name)
                     }
                     None => crate::linux_test::run(tools, name),
                 };
