@@ -9,6 +9,9 @@
 //!   image.
 //! - `edu-hv-gicv3`: the same with the first stray DMA aimed at the
 //!   hypervisor's RAM, which must stay free of the DMA pattern.
+//! - `smmu-driver`: the smmu crate alone against QEMU's SMMUv3 model
+//!   (`smmu/qemu-probe`: translated, faulting and aborting streams, a
+//!   stream beyond the table, interrupts on and off).
 
 use crate::build::{EDU_FOREIGN, EDU_HV_IMAGE, EDU_HYPERVISOR, EDU_IMAGE};
 use crate::qemu::{complete_lines, count_lines, LoggedQemu, Machine, Poll, Uart0};
@@ -30,10 +33,18 @@ const TIMER: &str = "Timer fired, jitter:";
 const PATTERN_WORD0: u64 = 0xedd0_0000_ffff_ffff;
 
 pub fn names() -> Vec<String> {
-    ["edu-gicv3", "edu-hv-gicv3"].map(String::from).into()
+    ["smmu-driver", "edu-gicv3", "edu-hv-gicv3"]
+        .map(String::from)
+        .into()
 }
 
 pub fn run(tools: &Tools, name: &str) -> Result {
+    if name == "smmu-driver" {
+        return crate::util::run(
+            std::process::Command::new("sh")
+                .arg(crate::util::root().join("smmu/qemu-probe/run.sh")),
+        );
+    }
     let (image, target) = match name {
         "edu-gicv3" => (EDU_IMAGE, EDU_FOREIGN),
         _ => (EDU_HV_IMAGE, EDU_HYPERVISOR),
