@@ -1,6 +1,87 @@
-//! Command-line value readers shared by the binary and `cellblock config`.
+//! Command-line value readers shared by the binary and `cellblock config`,
+//! and the options of `dt-cellgen system` / `cellblock config create`.
+
+use std::path::PathBuf;
 
 use crate::error::{Error, Result};
+use crate::system::{Placement, SystemOptions, DEFAULT_IPA_BITS};
+
+/// The arguments of `dt-cellgen system` and `cellblock config create`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SystemArgs {
+    /// The board's DTB.
+    pub dtb: PathBuf,
+    /// Hypervisor memory (rounded up to 2 MiB), e.g. 16M.
+    #[arg(long, default_value = "16M")]
+    pub hv_mem: String,
+    /// Carve the hypervisor memory at the `bottom` or `top` of RAM.
+    #[arg(long, default_value = "bottom")]
+    pub hv_at: String,
+    /// RAM kept from the root cell for other cells, e.g. 64M.
+    #[arg(long, default_value = "0")]
+    pub cell_mem: String,
+    /// RAM bank START:SIZE replacing the DTB's /memory (repeatable), for
+    /// boards whose boot loader fills /memory in.
+    #[arg(long = "ram")]
+    pub ram: Vec<String>,
+    /// Management page address (not RAM, no device) for a Linux root
+    /// cell; adds hypervisor.management with a RAM buffer.
+    #[arg(long)]
+    pub mgmt_page: Option<String>,
+    /// Size of the management buffer.
+    #[arg(long, default_value = "2M")]
+    pub mgmt_buffer: String,
+    /// Bits of the cells' IPA space; root regions beyond it are left out.
+    #[arg(long, default_value_t = DEFAULT_IPA_BITS)]
+    pub ipa_bits: u8,
+    /// Board name in the config (default: the DT's `model`).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Also write the device report (MMIO, IRQs, IOMMUs, PCI) here.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// The system config to write.
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+impl SystemArgs {
+    /// The generator's options, every value read.
+    pub fn options(&self) -> Result<SystemOptions> {
+        let hv_at = match self.hv_at.as_str() {
+            "bottom" => Placement::Bottom,
+            "top" => Placement::Top,
+            other => {
+                return Err(Error::BadArgument {
+                    what: "--hv-at",
+                    reason: format!("\"{other}\" is neither bottom nor top"),
+                })
+            }
+        };
+        Ok(SystemOptions {
+            hv_mem: parse_size(&self.hv_mem)?,
+            hv_at,
+            cell_mem: parse_size(&self.cell_mem)?,
+            ipa_bits: self.ipa_bits,
+            name: self.name.clone(),
+            management: match &self.mgmt_page {
+                Some(p) => Some((parse_u64(p)?, parse_size(&self.mgmt_buffer)?)),
+                None => None,
+            },
+            ram: self
+                .ram
+                .iter()
+                .map(|r| {
+                    let (a, s) = r.split_once(':').ok_or_else(|| Error::BadArgument {
+                        what: "--ram",
+                        reason: format!("\"{r}\" is not START:SIZE"),
+                    })?;
+                    Ok((parse_u64(a)?, parse_size(s)?))
+                })
+                .collect::<Result<_>>()?,
+        })
+    }
+}
 
 /// A size: decimal or 0x-hex bytes, optionally with K, M or G (binary units).
 pub fn parse_size(s: &str) -> Result<u64> {

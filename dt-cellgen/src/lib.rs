@@ -29,6 +29,33 @@ pub use error::{Error, Result};
 
 use hv_core::config::{CellConfig, SystemConfig};
 
+/// What `dt-cellgen system` and `cellblock config create` write.
+#[derive(Debug, Clone)]
+pub struct GeneratedSystem {
+    pub config: SystemConfig,
+    /// The commented TOML.
+    pub toml: String,
+    /// The device report (MMIO, IRQs, IOMMUs, PCI), if asked for.
+    pub report: Option<String>,
+}
+
+/// Reads a board DTB and generates its system config, checked with
+/// `hv_core::validate`, as TOML (and the device report if `report`).
+pub fn system_from_dtb(
+    dtb: &[u8],
+    opts: &system::SystemOptions,
+    report: bool,
+) -> Result<GeneratedSystem> {
+    let board = board::Board::from_dtb(dtb)?;
+    let (config, notes) = system::generate_system(&board, opts)?;
+    check_system(&config)?;
+    Ok(GeneratedSystem {
+        toml: output::system_toml(&config, &board, &notes),
+        report: report.then(|| output::device_report(&board)),
+        config,
+    })
+}
+
 /// Checks a system config with `hv_core::validate`, as the hypervisor will.
 pub fn check_system(sys: &SystemConfig) -> Result<()> {
     hv_core::validate::validate_system(sys).map_err(|e| Error::Invalid(e.to_string()))

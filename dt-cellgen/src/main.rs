@@ -1,15 +1,14 @@
 //! `dt-cellgen`: system and cell configs, root and guest device trees, from
 //! a board's DTB.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use dt_cellgen::args::{parse_cpu_list, parse_size, parse_u64};
+use dt_cellgen::args::{parse_cpu_list, parse_size, parse_u64, SystemArgs};
 use dt_cellgen::board::Board;
 use dt_cellgen::cell::{self, CellRequest};
 use dt_cellgen::dtb::{self, GuestOptions, RootOptions};
-use dt_cellgen::system::{self, Placement, SystemOptions};
 use dt_cellgen::{output, Error, Result};
 use hv_core::config::{CellConfig, SystemConfig};
 
@@ -27,41 +26,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Writes the system config (root cell owns everything) for a board.
-    System {
-        /// The board's DTB.
-        dtb: PathBuf,
-        /// Hypervisor memory (rounded up to 2 MiB), e.g. 16M.
-        #[arg(long, default_value = "16M")]
-        hv_mem: String,
-        /// Carve the hypervisor memory at the `bottom` or `top` of RAM.
-        #[arg(long, default_value = "bottom")]
-        hv_at: String,
-        /// RAM kept from the root cell for other cells, e.g. 64M.
-        #[arg(long, default_value = "0")]
-        cell_mem: String,
-        /// RAM bank START:SIZE replacing the DTB's /memory (repeatable), for
-        /// boards whose boot loader fills /memory in.
-        #[arg(long = "ram")]
-        ram: Vec<String>,
-        /// Management page address (not RAM, no device) for a Linux root
-        /// cell; adds hypervisor.management with a RAM buffer.
-        #[arg(long)]
-        mgmt_page: Option<String>,
-        /// Size of the management buffer.
-        #[arg(long, default_value = "2M")]
-        mgmt_buffer: String,
-        /// Bits of the cells' IPA space; root regions beyond it are left out.
-        #[arg(long, default_value_t = dt_cellgen::system::DEFAULT_IPA_BITS)]
-        ipa_bits: u8,
-        /// Board name in the config (default: the DT's `model`).
-        #[arg(long)]
-        name: Option<String>,
-        /// Also write the device report (MMIO, IRQs, IOMMUs, PCI) here.
-        #[arg(long)]
-        report: Option<PathBuf>,
-        #[arg(short, long)]
-        output: PathBuf,
-    },
+    System(SystemArgs),
     /// Writes a non-root cell config.
     Cell {
         #[arg(long)]
@@ -160,68 +125,31 @@ fn read_toml<T: serde::de::DeserializeOwned>(path: &PathBuf) -> Result<T> {
     })
 }
 
-fn board(path: &PathBuf) -> Result<Board> {
-    Board::from_dtb(&read(path)?).map_err(|e| match e {
+/// An error about a board DTB, naming the file.
+fn in_file(path: &Path, e: Error) -> Error {
+    match e {
         Error::Io { .. } => e,
         other => Error::Io {
             path: path.display().to_string(),
             reason: other.to_string(),
         },
-    })
+    }
+}
+
+fn board(path: &PathBuf) -> Result<Board> {
+    Board::from_dtb(&read(path)?).map_err(|e| in_file(path, e))
 }
 
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
-        Cmd::System {
-            dtb,
-            hv_mem,
-            hv_at,
-            cell_mem,
-            ram,
-            mgmt_page,
-            mgmt_buffer,
-            ipa_bits,
-            name,
-            report,
-            output: out,
-        } => {
-            let board = board(&dtb)?;
-            let hv_at = match hv_at.as_str() {
-                "bottom" => Placement::Bottom,
-                "top" => Placement::Top,
-                other => {
-                    return Err(Error::BadArgument {
-                        what: "--hv-at",
-                        reason: format!("\"{other}\" is neither bottom nor top"),
-                    })
-                }
-            };
-            let opts = SystemOptions {
-                hv_mem: parse_size(&hv_mem)?,
-                hv_at,
-                cell_mem: parse_size(&cell_mem)?,
-                ipa_bits,
-                name,
-                management: match mgmt_page {
-                    Some(p) => Some((parse_u64(&p)?, parse_size(&mgmt_buffer)?)),
-                    None => None,
-                },
-                ram: ram
-                    .iter()
-                    .map(|r| {
-                        let (a, s) = r.split_once(':').ok_or_else(|| Error::BadArgument {
-                            what: "--ram",
-                            reason: format!("\"{r}\" is not START:SIZE"),
-                        })?;
-                        Ok((parse_u64(a)?, parse_size(s)?))
-                    })
-                    .collect::<Result<_>>()?,
-            };
-            let (cfg, notes) = system::generate_system(&board, &opts)?;
-            dt_cellgen::check_system(&cfg)?;
-            write(&out, output::system_toml(&cfg, &board, &notes).as_bytes())?;
-            if let Some(r) = report {
-                write(&r, output::device_report(&board).as_bytes())?;
+        Cmd::System(args) => {
+            let opts = args.options()?;
+            let dtb = read(&args.dtb)?;
+            let generated = dt_cellgen::system_from_dtb(&dtb, &opts, args.report.is_some())
+                .map_err(|e| in_file(&args.dtb, e))?;
+            write(&args.output, generated.toml.as_bytes())?;
+            if let (Some(path), Some(report)) = (&args.report, &generated.report) {
+                write(path, report.as_bytes())?;
             }
             Ok(())
         }

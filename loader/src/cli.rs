@@ -88,6 +88,11 @@ pub enum ConfigAction {
     Compile(CompileArgs),
     /// Validate configs (TOML or `.cell`), optionally against a board DTB.
     Check(CheckArgs),
+    /// Generate a system config from a board DTB (as `dt-cellgen system`):
+    /// the root cell owns every CPU, all RAM but the hypervisor's and the
+    /// cells' reservation, and every device.
+    #[cfg(feature = "config-create")]
+    Create(dt_cellgen::args::SystemArgs),
 }
 
 #[derive(Debug, Args)]

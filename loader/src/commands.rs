@@ -1,4 +1,4 @@
-//! The commands: `config compile`, `config check`, `pack`.
+//! The commands: `config compile`, `config check`, `config create`, `pack`.
 
 use std::path::{Path, PathBuf};
 
@@ -70,6 +70,31 @@ pub fn compile(args: &CompileArgs) -> Result<Vec<String>, Error> {
         display(&output),
         bytes.len()
     )])
+}
+
+/// `cellblock config create BOARD.dtb -o system.toml [options]`: the same
+/// generator, options and output as `dt-cellgen system`.
+#[cfg(feature = "config-create")]
+pub fn create(args: &dt_cellgen::args::SystemArgs) -> Result<Vec<String>, Error> {
+    let opts = args.options().map_err(|e| match e {
+        dt_cellgen::Error::BadArgument { what, reason } => Error::new(what, reason),
+        other => Error::new("config create", other),
+    })?;
+    let dtb = std::fs::read(&args.dtb).map_err(|e| Error::file(&args.dtb, e))?;
+    let generated = dt_cellgen::system_from_dtb(&dtb, &opts, args.report.is_some())
+        .map_err(|e| Error::file(&args.dtb, e))?;
+    write(&args.output, generated.toml.as_bytes())?;
+    let mut report = vec![format!(
+        "{}: system \"{}\" written to {}",
+        display(&args.dtb),
+        generated.config.name,
+        display(&args.output)
+    )];
+    if let (Some(path), Some(text)) = (&args.report, &generated.report) {
+        write(path, text.as_bytes())?;
+        report.push(format!("device report written to {}", display(path)));
+    }
+    Ok(report)
 }
 
 /// `cellblock config check FILE... [--dtb DTB] [--system SYS]`.

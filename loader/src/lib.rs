@@ -2,7 +2,8 @@
 //!
 //! - [`cli`]: the command line (clap).
 //! - [`files`]: reading text (TOML) and binary (`.cell`) configs.
-//! - [`commands`]: `config compile`, `config check`, `pack`.
+//! - [`commands`]: `config compile`, `config check`, `config create`,
+//!   `pack`.
 //! - [`cells`]: the runtime commands (`cell ...`, `console`, `info`) over a
 //!   [`mgmt::Mgmt`]: [`devmem::DevMem`] drives the hypervisor's management
 //!   page found by [`dt`]; [`cpus`] switches Linux CPUs off and on.
@@ -59,6 +60,10 @@ pub fn run(cli: &cli::Cli) -> Result<Vec<String>, Error> {
         cli::Command::Config {
             action: cli::ConfigAction::Check(args),
         } => commands::check(args),
+        #[cfg(feature = "config-create")]
+        cli::Command::Config {
+            action: cli::ConfigAction::Create(args),
+        } => commands::create(args),
         cli::Command::Pack(args) => commands::pack(args),
         cli::Command::Cell { action } => with_hypervisor(|rt| rt.cell(action)),
         cli::Command::Console => with_hypervisor(|rt| rt.console()),

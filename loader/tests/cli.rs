@@ -569,3 +569,119 @@ fn load_needs_something_to_load() {
     let o = cellblock(&["cell", "load", "gic-demo", "-s", "x@0x40300000"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
 }
+
+#[cfg(feature = "config-create")]
+#[test]
+fn config_create_from_qemu_dtb() {
+    let dir = scratch("create");
+    let dtb = fixture_dtb(3);
+    let out = dir.join("system.toml");
+    let report = dir.join("devices.txt");
+    let o = cellblock(&[
+        "config".as_ref(),
+        "create".as_ref(),
+        dtb.as_os_str(),
+        "--cell-mem".as_ref(),
+        "64M".as_ref(),
+        "--name".as_ref(),
+        "qemu-virt".as_ref(),
+        "--report".as_ref(),
+        report.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert_ok(&o);
+    assert_eq!(
+        stdout(&o).lines().collect::<Vec<_>>(),
+        [
+            format!(
+                "{}: system \"qemu-virt\" written to {}",
+                dtb.display(),
+                out.display()
+            ),
+            format!("device report written to {}", report.display()),
+        ]
+    );
+    // What it wrote validates, describes the board, and is dt-cellgen's
+    // own output for the same options.
+    let sys = read_system(&out);
+    hv_core::validate::validate_system(&sys).expect("generated config validates");
+    assert_eq!(sys.name, "qemu-virt");
+    assert_eq!(sys.platform.cpus, [0, 1, 2, 3]);
+    assert_eq!(sys.platform.gic.version, 3);
+    assert_eq!(sys.hypervisor.console.base, 0x0900_0000);
+    let opts = dt_cellgen::system::SystemOptions {
+        cell_mem: 64 << 20,
+        name: Some("qemu-virt".into()),
+        ..Default::default()
+    };
+    let lib = dt_cellgen::system_from_dtb(&std::fs::read(&dtb).unwrap(), &opts, true).unwrap();
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), lib.toml);
+    assert_eq!(
+        std::fs::read_to_string(&report).unwrap(),
+        lib.report.unwrap()
+    );
+    let o = cellblock(&[
+        "config".as_ref(),
+        "check".as_ref(),
+        out.as_os_str(),
+        "--dtb".as_ref(),
+        dtb.as_os_str(),
+    ]);
+    assert_ok(&o);
+    assert!(stdout(&o).contains("matches the board"), "{}", stdout(&o));
+}
+
+#[cfg(feature = "config-create")]
+#[test]
+fn config_create_refusals() {
+    let dir = scratch("create-refusals");
+    let out = dir.join("system.toml");
+    let not_dtb = dir.join("board.dtb");
+    std::fs::write(&not_dtb, "not a device tree").unwrap();
+    let o = cellblock(&[
+        "config".as_ref(),
+        "create".as_ref(),
+        not_dtb.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert_fails(
+        &o,
+        &[format!(
+            "cellblock: {}: not a DTB: magic is 0x6e6f7420, expected 0xd00dfeed",
+            not_dtb.display()
+        )],
+    );
+    let dtb = fixture_dtb(2);
+    let o = cellblock(&[
+        "config".as_ref(),
+        "create".as_ref(),
+        dtb.as_os_str(),
+        "--hv-at".as_ref(),
+        "middle".as_ref(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert_fails(
+        &o,
+        &["cellblock: --hv-at: \"middle\" is neither bottom nor top".to_string()],
+    );
+    let o = cellblock(&[
+        "config".as_ref(),
+        "create".as_ref(),
+        dtb.as_os_str(),
+        "--cell-mem".as_ref(),
+        "2G".as_ref(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.starts_with(&format!("cellblock: {}: no free", dtb.display()))
+            && err.lines().count() == 1,
+        "{err}"
+    );
+    assert!(!out.exists(), "nothing written on refusal");
+}
