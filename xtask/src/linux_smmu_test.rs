@@ -10,6 +10,13 @@
 //!   DMA through the SMMU with the root cell's DMA table. No SMMU event may
 //!   be reported, and the device must interrupt through INTx (no MSI: the
 //!   root DTB has no ITS).
+//! - `linux-smmu-abort-gicv3`: the same image with the disk at 00:02.0
+//!   (stream 0x10, no cell's): Linux finds the device (configuration space
+//!   and BARs are the root's), but its DMA aborts in the SMMU, so no block
+//!   ever arrives: the partition scan that virtio-blk's probe waits for
+//!   does not finish and /init never reports the drivers loaded. This is
+//!   what makes the first scenario's pass mean something: QEMU's virtio
+//!   devices bypass the IOMMU unless they are given `iommu_platform=on`.
 
 use crate::linux::USERSPACE_MARKER;
 use crate::linux_smmu::{IMAGE, SMMU_MACHINE};
@@ -20,7 +27,8 @@ use crate::util::{log_dir, out_dir, rel, Context, Error, Result};
 use std::fs;
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
+use std::thread;
+use std::time::{Duration, Instant};
 
 /// Time-out of the boot to the drivers' line (TCG on a 2-core machine:
 /// the plain Linux boot takes about 20 s).
@@ -38,11 +46,19 @@ const MARKER: &str = "Cellblock disk behind the SMMU: stream 0x8, root cell";
 /// The disk as the root cell sees it.
 const DEVICE: &str = "/sys/bus/pci/devices/0000:00:01.0";
 
+/// How long the aborting disk gets to deliver data after its probe.
+const ABORT_WAIT: Duration = Duration::from_secs(15);
+/// virtio-blk's line once it found the disk (before any DMA).
+const PROBED: &str = "virtio_blk virtio0: [vda]";
+
 pub fn names() -> Vec<String> {
-    vec!["linux-smmu-gicv3".to_owned()]
+    ["linux-smmu-gicv3", "linux-smmu-abort-gicv3"]
+        .map(String::from)
+        .into()
 }
 
 pub fn run(tools: &Tools, name: &str) -> Result {
+    let aborting = name == "linux-smmu-abort-gicv3";
     let disk = out_dir().join("linux-smmu-disk.img");
     let data = disk_contents();
     fs::write(&disk, &data).context(|| format!("cannot write {}", rel(&disk)))?;
@@ -53,7 +69,12 @@ pub fn run(tools: &Tools, name: &str) -> Result {
             "-drive",
             &format!("file={},if=none,format=raw,id=d0", disk.display()),
             "-device",
-            "virtio-blk-pci,drive=d0,addr=1",
+            // QEMU's virtio devices bypass the IOMMU unless they offer
+            // VIRTIO_F_ACCESS_PLATFORM (`iommu_platform=on`, modern only).
+            &format!(
+                "virtio-blk-pci,drive=d0,addr={},disable-legacy=on,iommu_platform=on",
+                if aborting { 2 } else { 1 }
+            ),
         ]
         .map(String::from),
     );
@@ -65,7 +86,11 @@ pub fn run(tools: &Tools, name: &str) -> Result {
         &extra,
         Uart0::Socket,
     )?;
-    let result = scenario(&mut qemu, &sha);
+    let result = if aborting {
+        aborted(&mut qemu)
+    } else {
+        scenario(&mut qemu, &sha)
+    };
     qemu.stop();
     let _ = fs::remove_file(&disk);
     match result {
@@ -129,6 +154,44 @@ fn scenario(qemu: &mut LoggedQemu, sha: &str) -> Result {
     if let Some(l) = smmu_report(&qemu.logs()) {
         return Err(Error(format!("on uart0: {l}")));
     }
+    Ok(())
+}
+
+/// The disk at 00:02.0 is probed, then nothing: its DMA aborts.
+fn aborted(qemu: &mut LoggedQemu) -> Result {
+    let no_data = |logs: &Logs| {
+        complete_lines(&logs.uart0)
+            .find(|l| l.contains(DRIVERS))
+            .map(|l| format!("the disk of no cell worked: {l}"))
+    };
+    qemu.wait_for(TIMEOUT, &format!("`{PROBED}` on uart0"), |logs| {
+        if let Some(e) = no_data(logs) {
+            return Poll::Fail(e);
+        }
+        if let Poll::Fail(e) = userspace_up(logs) {
+            return Poll::Fail(e);
+        }
+        if complete_lines(&logs.uart0).any(|l| l.contains(PROBED)) {
+            Poll::Done(())
+        } else {
+            Poll::Pending
+        }
+    })?;
+    let probed = Instant::now();
+    while probed.elapsed() < ABORT_WAIT {
+        let logs = qemu.logs();
+        if let Some(e) = no_data(&logs) {
+            return Err(Error(e));
+        }
+        if let Poll::Fail(e) = userspace_up(&logs) {
+            return Err(Error(e));
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    println!(
+        "  linux-smmu-abort-gicv3: disk probed, no data in {} s",
+        ABORT_WAIT.as_secs()
+    );
     Ok(())
 }
 
