@@ -6,6 +6,7 @@
 //! lives in the crates it drives.
 
 mod bench;
+mod bench_dtbs;
 mod build;
 mod cpio;
 mod debian;
@@ -85,6 +86,12 @@ enum BenchCommand {
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(2..))]
         ticks: u16,
     },
+    /// `dt-cellgen system` vs. `dtc -I dtb -O dts` over Debian's arm64 DTBs.
+    Dtbs {
+        /// Timed passes of each tool; the best is reported.
+        #[arg(long, default_value_t = 5)]
+        runs: u32,
+    },
 }
 
 fn main() -> ExitCode {
@@ -121,6 +128,9 @@ fn main() -> ExitCode {
         Command::Bench {
             which: BenchCommand::Latency { ticks },
         } => setup::ensure_tools().and_then(|tools| bench::latency(&tools, ticks.into())),
+        Command::Bench {
+            which: BenchCommand::Dtbs { runs },
+        } => bench_dtbs::dtbs(runs),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
