@@ -32,6 +32,9 @@ pub enum Command {
     Console,
     /// Print the hypervisor's memory pool use and number of cells.
     Info,
+    /// Print the CPU's virtual counter (CNTVCT_EL0) and its frequency: time
+    /// since the machine started, for boot-time measurements.
+    Counter,
 }
 
 /// Cells are named by name or by numeric id.

@@ -68,7 +68,28 @@ pub fn run(cli: &cli::Cli) -> Result<Vec<String>, Error> {
         cli::Command::Cell { action } => with_hypervisor(|rt| rt.cell(action)),
         cli::Command::Console => with_hypervisor(|rt| rt.console()),
         cli::Command::Info => with_hypervisor(|rt| rt.info()),
+        cli::Command::Counter => counter(),
     }
+}
+
+/// `cellblock counter`: `counter TICKS HZ (SECONDS s)`. The virtual counter
+/// starts at 0 with the machine (the hypervisor keeps CNTVOFF_EL2 at 0),
+/// so this is time since reset, deterministic under QEMU's `-icount`.
+fn counter() -> Result<Vec<String>, Error> {
+    #[cfg(target_arch = "aarch64")]
+    {
+        let (ticks, hz): (u64, u64);
+        // SAFETY: reading the virtual counter and its frequency, which
+        // Linux lets EL0 read (for the vDSO); no side effects.
+        unsafe {
+            core::arch::asm!("isb", "mrs {0}, cntvct_el0", out(reg) ticks, options(nomem, nostack));
+            core::arch::asm!("mrs {0}, cntfrq_el0", out(reg) hz, options(nomem, nostack));
+        }
+        let secs = ticks as f64 / hz.max(1) as f64;
+        Ok(vec![format!("counter {ticks} {hz} ({secs:.6} s)")])
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    Err(Error::new("counter", "only on aarch64"))
 }
 
 /// Takes the exclusive lock on `path` (waiting for another `cellblock`

@@ -7,6 +7,7 @@
 
 mod bench;
 mod bench_dtbs;
+mod bench_linux;
 mod build;
 mod cpio;
 mod debian;
@@ -86,6 +87,9 @@ enum BenchCommand {
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(2..))]
         ticks: u16,
     },
+    /// Linux boot to userspace bare vs. as root cell, and gic-demo's
+    /// create + load + start time, under deterministic `-icount`.
+    Linux,
     /// `dt-cellgen system` vs. `dtc -I dtb -O dts` over Debian's arm64 DTBs.
     Dtbs {
         /// Timed passes of each tool; the best is reported.
@@ -128,6 +132,9 @@ fn main() -> ExitCode {
         Command::Bench {
             which: BenchCommand::Latency { ticks },
         } => setup::ensure_tools().and_then(|tools| bench::latency(&tools, ticks.into())),
+        Command::Bench {
+            which: BenchCommand::Linux,
+        } => setup::ensure_tools().and_then(|tools| bench_linux::linux(&tools)),
         Command::Bench {
             which: BenchCommand::Dtbs { runs },
         } => bench_dtbs::dtbs(runs),

@@ -1,0 +1,145 @@
+//! `cargo xtask bench linux`: Linux's boot to userspace bare and as the
+//! root cell under Cellblock, and the time `/init` takes to create, load
+//! and start the gic-demo cell.
+//!
+//! Both runs use `-icount shift=4,sleep=off` with a fixed DTB and RTC, so
+//! the emulated clock follows the executed instructions. Time is read by
+//! `/init` from the virtual counter (`cellblock counter`), which starts at
+//! 0 with the machine: under the hypervisor it includes the hypervisor's
+//! own boot (unpacking the boot image, building the tables).
+
+use crate::build;
+use crate::linux::{linux_image, BOOTARGS};
+use crate::qemu::{complete_lines, LoggedQemu, Machine, Poll, Uart0};
+use crate::setup::Tools;
+use crate::util::{out_dir, rel, Result};
+use std::time::Duration;
+
+const TIMEOUT: Duration = Duration::from_secs(900);
+const USERSPACE_AT: &str = "Cellblock root cell: userspace at counter ";
+const DEMO_STARTED: &str = "Cellblock root cell: gic-demo created, loaded and started in ";
+
+/// Seconds since reset from `... userspace at counter TICKS HZ (S s)`.
+fn userspace_secs(line: &str) -> Option<f64> {
+    let rest = line.split_once(USERSPACE_AT)?.1;
+    let mut words = rest.split_whitespace();
+    let ticks: f64 = words.next()?.parse().ok()?;
+    let hz: f64 = words.next()?.parse().ok()?;
+    (hz > 0.0).then_some(ticks / hz)
+}
+
+/// Microseconds from `... started in N us of emulated time`.
+fn demo_us(line: &str) -> Option<u64> {
+    line.split_once(DEMO_STARTED)?
+        .1
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+pub fn linux(tools: &Tools) -> Result {
+    let _lock = crate::util::lock_outputs()?;
+    build::build(tools)?;
+    let bare_machine = Machine {
+        gic: 3,
+        virtualization: false,
+        smp: 4,
+        deterministic: true,
+    };
+    let cell_machine = Machine {
+        deterministic: true,
+        ..Machine::hypervisor(3)
+    };
+    let bare_extra = vec![
+        "-initrd".to_owned(),
+        rel(&out_dir().join("initramfs.cpio")),
+        "-append".to_owned(),
+        format!("{BOOTARGS} cellblock.demo=0"),
+    ];
+    println!(
+        "xtask: bare: qemu-system-aarch64 {} -kernel target/cellblock/Image {}",
+        bare_machine.args().join(" "),
+        bare_extra.join(" ")
+    );
+    println!(
+        "xtask: cell: qemu-system-aarch64 {} -kernel {}",
+        cell_machine.args().join(" "),
+        rel(&linux_image(3))
+    );
+
+    let mut bare = LoggedQemu::start_with(
+        tools,
+        "bench-linux-bare",
+        bare_machine,
+        &out_dir().join("Image"),
+        &bare_extra,
+        Uart0::Log,
+    )?;
+    let bare_secs =
+        bare.wait_for(
+            TIMEOUT,
+            "the userspace counter line",
+            |logs| match complete_lines(&logs.uart0).find_map(userspace_secs) {
+                Some(s) => Poll::Done(s),
+                None => Poll::Pending,
+            },
+        );
+    let bare_secs = {
+        let value = bare_secs.as_ref().ok().copied();
+        bare.conclude(bare_secs.map(|_| ()), 20)?;
+        value.unwrap_or(0.0)
+    };
+
+    let mut cell = LoggedQemu::start_with(
+        tools,
+        "bench-linux-cell",
+        cell_machine,
+        &linux_image(3),
+        &[],
+        Uart0::Log,
+    )?;
+    let cell_result = cell.wait_for(
+        TIMEOUT,
+        "the userspace counter line and gic-demo's start time",
+        |logs| {
+            let up = complete_lines(&logs.uart0).find_map(userspace_secs);
+            let demo = complete_lines(&logs.uart0).find_map(demo_us);
+            match (up, demo) {
+                (Some(s), Some(us)) => Poll::Done((s, us)),
+                _ => Poll::Pending,
+            }
+        },
+    );
+    let measured = cell_result.as_ref().ok().copied();
+    cell.conclude(cell_result.map(|_| ()), 20)?;
+    let (cell_secs, demo) = measured.unwrap_or((0.0, 0));
+
+    println!();
+    println!("Linux boot to userspace (emulated time since reset, -icount shift=4):");
+    println!("  bare (EL1, QEMU's DTB)          {bare_secs:>8.3} s");
+    println!("  root cell under Cellblock       {cell_secs:>8.3} s");
+    println!(
+        "  ratio cell/bare                 {:>8.3}x",
+        cell_secs / bare_secs
+    );
+    println!(
+        "gic-demo cell create + load + start from the root cell: {:.1} ms",
+        demo as f64 / 1000.0
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_init_lines() {
+        let l = "Cellblock root cell: userspace at counter 125000000 62500000 (2.000000 s)";
+        assert_eq!(userspace_secs(l), Some(2.0));
+        assert_eq!(userspace_secs("Cellblock root cell: userspace at "), None);
+        let d = "Cellblock root cell: gic-demo created, loaded and started in 12345 us of emulated time";
+        assert_eq!(demo_us(d), Some(12345));
+    }
+}
