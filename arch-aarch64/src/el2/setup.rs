@@ -61,7 +61,15 @@ fn early_platform(dtb: &[u8]) -> Vec<(u64, u64)> {
     let Ok(fdt) = fdt::Fdt::new(dtb) else {
         return Vec::new();
     };
-    if let Some(node) = fdt.chosen().stdout() {
+    // `stdout-path` is a path or an alias, optionally followed by
+    // `:options` (`serial0:115200n8`), which `Fdt::chosen().stdout()` does
+    // not strip (and `chosen()` panics without a /chosen node).
+    let stdout = fdt
+        .find_node("/chosen")
+        .and_then(|c| c.property("stdout-path"))
+        .and_then(|p| p.as_str())
+        .and_then(|s| fdt.find_node(s.split(':').next().unwrap_or(s)));
+    if let Some(node) = stdout {
         let compatible: Vec<&str> = node
             .compatible()
             .map(|c| c.all().collect())
