@@ -198,6 +198,10 @@ pub fn create(offset: u64, len: u64) -> Result<u64, Errno> {
     }
     for &c in &cpus {
         CPUS[c].cell.store(id, Ordering::Release);
+        // `cell stats` counts from here on, not what the root cell did.
+        for s in &CPUS[c].stats {
+            s.store(0, Ordering::Relaxed);
+        }
     }
     gicglue::disable_spis(&cell);
     gicglue::route_spis(&cell);
