@@ -314,13 +314,7 @@ fn cell_checks(qemu: &mut LoggedQemu) -> Result {
     // Shut down, destroy: CPU 3 back to Linux; then everything again.
     sh.ok(qemu, "cellblock cell shutdown gic-demo")?;
     sh.ok(qemu, "cellblock cell destroy gic-demo")?;
-    let online = sh.ok(qemu, "cat /sys/devices/system/cpu/cpu3/online")?;
-    if online.lines.last().map(String::as_str) != Some("1") {
-        return Err(Error(format!(
-            "cpu3/online after destroy: {}",
-            online.text()
-        )));
-    }
+    cpu_back(qemu, &mut sh, 3)?;
     let ticks = count_lines(&qemu.logs().uart1, TIMER);
     sh.ok(
         qemu,
@@ -394,18 +388,34 @@ fn cell_checks(qemu: &mut LoggedQemu) -> Result {
         }
     }
     sh.ok(qemu, "cellblock cell destroy probe")?;
-    let online = sh.ok(qemu, "cat /sys/devices/system/cpu/cpu2/online")?;
-    if online.lines.last().map(String::as_str) != Some("1") {
-        return Err(Error(format!(
-            "cpu2/online after destroy: {}",
-            online.text()
-        )));
-    }
+    cpu_back(qemu, &mut sh, 2)?;
     same_pool(
         &pool_before,
         &sh.ok(qemu, "cellblock info")?,
         "the probe cell's failure and destruction",
     )
+}
+
+/// CPU `cpu` is Linux's again: online, and it runs a task that sleeps
+/// (so it takes its timer interrupt and the wake-up IPI).
+fn cpu_back(qemu: &LoggedQemu, sh: &mut Shell, cpu: u32) -> Result {
+    let online = sh.ok(
+        qemu,
+        &format!("cat /sys/devices/system/cpu/cpu{cpu}/online"),
+    )?;
+    if online.lines.last().map(String::as_str) != Some("1") {
+        return Err(Error(format!(
+            "cpu{cpu}/online after destroy: {}",
+            online.text()
+        )));
+    }
+    sh.ok(qemu, &format!("taskset -c {cpu} sleep 1"))
+        .map(drop)
+        .map_err(|e| {
+            Error(format!(
+                "CPU {cpu} does not run Linux tasks after destroy: {e}"
+            ))
+        })
 }
 
 /// The `Memory pool:` line of `cellblock info`.
@@ -429,7 +439,9 @@ fn same_pool(before: &Option<String>, info: &Output, after_what: &str) -> Result
 /// Create/load/start/destroy cycles: the memory pool use comes back.
 fn cycles(qemu: &mut LoggedQemu) -> Result {
     let mut sh = shell(qemu)?;
+    // Destroyed while running (no shutdown request first).
     sh.ok(qemu, "cellblock cell destroy gic-demo")?;
+    cpu_back(qemu, &mut sh, 3)?;
     let start = pool(&sh.ok(qemu, "cellblock info")?);
     let started = Instant::now();
     let cycles = sh.run(
@@ -465,7 +477,8 @@ fn cycles(qemu: &mut LoggedQemu) -> Result {
         &start,
         &sh.ok(qemu, "cellblock info")?,
         &format!("{CYCLES} cycles"),
-    )
+    )?;
+    cpu_back(qemu, &mut sh, 3)
 }
 
 pub fn userspace_up(logs: &Logs) -> Poll<()> {
