@@ -139,7 +139,9 @@ pub fn build(tools: &Tools) -> Result {
             .args(["--bootargs", BOOTARGS, "--initrd"])
             .arg(format!("{INITRD_ADDR:#x}"))
             .arg(format!("{:#x}", initramfs.len()))
-            .args(["--disable", "/pl011@9040000", "--delete"])
+            .args(["--disable", "/pl011@9040000"])
+            // Not the root's (beyond the 39-bit IPA space): no BARs there.
+            .args(["--drop-range", "/pcie@10000000:0x8000000000", "--delete"])
             .arg(if gic == 3 {
                 "/intc@8000000/its@8080000"
             } else {
