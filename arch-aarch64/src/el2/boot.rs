@@ -1,6 +1,7 @@
 //! Image header, entry points, exception vectors and the guest entry path.
 
 use core::arch::global_asm;
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8};
 
 /// Stack of each CPU's EL2 context.
 pub const STACK_SIZE: usize = 0x8000;
@@ -138,6 +139,11 @@ vcpu_enter:
     sub     sp, sp, #272
     stp     x0, x1, [sp, #0]
     stp     x2, x3, [sp, #16]
+    SAVE_REST
+.endm
+
+// Everything but x0-x3, which are already in the frame; leaves x0 = frame.
+.macro SAVE_REST
     stp     x4, x5, [sp, #32]
     stp     x6, x7, [sp, #48]
     stp     x8, x9, [sp, #64]
@@ -201,7 +207,11 @@ el2_vectors:
     VECTOR 6
     VECTOR 7
     VECTOR 8
-    VECTOR 9
+.balign 0x80
+    sub     sp, sp, #272
+    stp     x0, x1, [sp, #0]
+    stp     x2, x3, [sp, #16]
+    b       irq_fast
     VECTOR 10
     VECTOR 11
     VECTOR 12
@@ -212,6 +222,78 @@ el2_vectors:
 el2_vector_common:
     bl      handle_exception
     RESTORE_FRAME_ERET
+
+// Physical IRQ from a cell, GICv3: the common case (a device interrupt of
+// the running cell, no list register in use, nothing queued) is handled
+// here with four registers: acknowledge, priority drop, one list register
+// with the HW bit, eret. Everything else goes to Rust with the full frame.
+irq_fast:
+    adrp    x0, IRQ_FAST_ON
+    ldrb    w0, [x0, :lo12:IRQ_FAST_ON]
+    cbz     w0, 1f
+    mrs     x0, icc_iar1_el1
+    and     x1, x0, #0xffffff
+    cmp     x1, #1020
+    b.hs    3f                          // spurious: nothing to do
+    cmp     x1, #16
+    b.lo    2f                          // SGI: the hypervisor's or a sibling's
+    cmp     x1, #{maint}
+    b.eq    2f                          // maintenance interrupt
+    adrp    x2, IRQ_FAST_HV_SPI
+    ldr     w2, [x2, :lo12:IRQ_FAST_HV_SPI]
+    cmp     x1, x2
+    b.eq    2f                          // an interrupt the hypervisor keeps
+    mrs     x2, ich_hcr_el2
+    tbnz    x2, #1, 2f                  // UIE: interrupts wait in the queue
+    mrs     x2, ich_elrsr_el2
+    adrp    x3, IRQ_FAST_LR_MASK
+    ldr     x3, [x3, :lo12:IRQ_FAST_LR_MASK]
+    and     x2, x2, x3
+    cmp     x2, x3
+    b.ne    2f                          // a list register is in use
+    msr     icc_eoir1_el1, x0           // priority drop (EOImode 1)
+    movz    x2, #{lr_high}, lsl #48     // pending, HW, group 1, priority
+    orr     x2, x2, x1                  // vINTID
+    orr     x2, x2, x1, lsl #32         // pINTID
+    msr     ich_lr0_el2, x2
+    mrs     x3, tpidr_el2
+    adrp    x2, IRQ_FAST_COUNT
+    add     x2, x2, :lo12:IRQ_FAST_COUNT
+    ldr     x0, [x2, x3, lsl #3]
+    add     x0, x0, #1
+    str     x0, [x2, x3, lsl #3]
+3:  ldp     x0, x1, [sp, #0]
+    ldp     x2, x3, [sp, #16]
+    add     sp, sp, #272
+    eret
+1:  SAVE_REST
+    mov     x1, #9
+    b       el2_vector_common
+2:  mov     x3, x0                      // acknowledged, not yet dropped
+    SAVE_REST                           // (leaves x3 alone; the cell's is saved)
+    mov     x1, x3
+    bl      handle_irq_acked
+    RESTORE_FRAME_ERET
 "#,
     stack = const STACK_SIZE,
+    maint = const gic::MAINTENANCE_INTID,
+    lr_high = const IRQ_LR_HIGH,
 );
+
+/// Bits 63:48 of a list register for a pending, hardware (HW), group 1
+/// interrupt at the injection priority.
+const IRQ_LR_HIGH: u64 = (1 << 14) | (1 << 13) | (1 << 12) | super::gicglue::VIRQ_PRIORITY as u64;
+
+/// The assembly fast path is on (GICv3 only).
+#[unsafe(no_mangle)]
+pub static IRQ_FAST_ON: AtomicU8 = AtomicU8::new(0);
+/// Implemented list registers (bit mask).
+#[unsafe(no_mangle)]
+pub static IRQ_FAST_LR_MASK: AtomicU64 = AtomicU64::new(0);
+/// An SPI the hypervisor keeps (the SMMU's event interrupt), or 1023.
+#[unsafe(no_mangle)]
+pub static IRQ_FAST_HV_SPI: AtomicU32 = AtomicU32::new(1023);
+/// Interrupts each CPU injected on the fast path (added to its EL2 entry
+/// and vIRQ statistics when they are read).
+#[unsafe(no_mangle)]
+pub static IRQ_FAST_COUNT: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];

@@ -12,13 +12,14 @@ use spin::{Mutex, Once};
 use super::boot::MAX_CPUS;
 use super::cell::Cell;
 use super::sysregs::{read_sysreg, write_sysreg};
-use super::{cpu, iommu};
+use super::{boot, cpu, iommu};
+use core::sync::atomic::Ordering;
 
 /// The SGI the hypervisor keeps for itself (park requests, wake-ups);
 /// cells cannot send it.
 pub const HV_SGI: u32 = gic::HV_SGI;
 /// Priority given to interrupts injected into cells.
-const VIRQ_PRIORITY: u8 = 0xa0;
+pub const VIRQ_PRIORITY: u8 = 0xa0;
 const GICD_SIZE: u64 = 0x1_0000;
 const GICR_STRIDE: u64 = 0x2_0000;
 
@@ -77,6 +78,10 @@ pub fn init(cfg: &GicConfig, mpidrs: &[u64]) {
         cpus,
         lr_mask,
     });
+    if ver == GicVersion::V3 {
+        boot::IRQ_FAST_LR_MASK.store(lr_mask, Ordering::Relaxed);
+        boot::IRQ_FAST_ON.store(1, Ordering::Release);
+    }
     if gic::init_distributor(ver, cfg.gicd as usize).is_err() {
         println!("GIC distributor did not settle (RWP); continuing");
     }
@@ -370,9 +375,21 @@ pub fn drain_pending() {
 /// maintenance interrupt are handled here, everything else goes to the cell
 /// (hardware interrupts with the HW bit, so the cell's EOI deactivates them).
 pub fn handle_irq() {
+    handle(ack());
+}
+
+/// [`handle_irq`] for an interrupt already acknowledged (by the assembly
+/// fast path, GICv3).
+pub fn handle_acked(raw: u32) {
+    handle(Ack {
+        intid: raw & 0xff_ffff,
+        raw,
+    });
+}
+
+fn handle(a: Ack) {
     let me = cpu::current();
     me.count(CpuStat::Total);
-    let a = ack();
     if a.intid >= 1020 {
         return;
     }

@@ -2,7 +2,7 @@
 //! page): the management ABI of docs/abi.md.
 
 use core::sync::atomic::Ordering;
-use hv_core::abi::{CpuInfoItem, Errno, Hypercall, InfoItem};
+use hv_core::abi::{CpuInfoItem, CpuStat, Errno, Hypercall, InfoItem};
 
 use super::boot::TrapFrame;
 use super::cell::{self, CELLS};
@@ -65,7 +65,18 @@ fn cpu_info(cpu_id: u64, item: u64) -> Result<u64, Errno> {
     }
     match CpuInfoItem::try_from(item) {
         Ok(CpuInfoItem::State) => Ok(target.state() as u64),
-        Ok(CpuInfoItem::Stat(s)) => Ok(target.stats[s as usize].load(Ordering::Relaxed)),
+        Ok(CpuInfoItem::Stat(s)) => {
+            let counted = target.stats[s as usize].load(Ordering::Relaxed);
+            // Interrupts injected by the assembly fast path count as EL2
+            // entries and as vIRQs.
+            let fast = match s {
+                CpuStat::Total | CpuStat::Virq => {
+                    super::boot::IRQ_FAST_COUNT[id].load(Ordering::Relaxed)
+                }
+                _ => 0,
+            };
+            Ok(counted + fast)
+        }
         Err(_) => Err(Errno::Inval),
     }
 }

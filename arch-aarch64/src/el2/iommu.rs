@@ -81,6 +81,7 @@ pub fn init(sys: &SystemConfig, cells: &[Arc<Cell>]) -> Result<(), alloc::string
     if let Some(irq) = cfg.event_irq {
         s.enable_irqs().map_err(|e| format!("platform.smmu: {e}"))?;
         EVENT_IRQ.store(irq, Ordering::Release);
+        super::boot::IRQ_FAST_HV_SPI.store(irq, Ordering::Release);
         gicglue::enable_hv_spi(irq, cpu::current_id());
     }
     *SMMU.lock() = Some(s);

@@ -202,6 +202,7 @@ pub fn create(offset: u64, len: u64) -> Result<u64, Errno> {
         for s in &CPUS[c].stats {
             s.store(0, Ordering::Relaxed);
         }
+        super::boot::IRQ_FAST_COUNT[c].store(0, Ordering::Relaxed);
     }
     gicglue::disable_spis(&cell);
     gicglue::route_spis(&cell);

@@ -32,11 +32,21 @@ extern "C" fn handle_exception(frame: &mut TrapFrame, kind: u64) {
             );
         }
     }
+    leave_el2();
+}
+
+/// A physical IRQ the assembly fast path acknowledged (`raw` = the IAR
+/// value) but does not handle itself.
+#[unsafe(no_mangle)]
+extern "C" fn handle_irq_acked(_frame: &mut TrapFrame, raw: u64) {
+    gicglue::handle_acked(raw as u32);
+    leave_el2();
+}
+
+/// On the way back to the cell: park instead if asked to.
+fn leave_el2() {
     let me = cpu::current();
-    if me
-        .park_request
-        .swap(false, core::sync::atomic::Ordering::AcqRel)
-    {
+    if me.park_request.load(Ordering::Acquire) && me.park_request.swap(false, Ordering::AcqRel) {
         setup::park_current();
     }
 }
