@@ -48,6 +48,11 @@ pub const IMAGE_MAGIC_OFFSET: usize = 56;
 pub const IMAGE_MAGIC: [u8; 4] = *b"ARM\x64";
 /// Length of an ARM64 Image header.
 pub const IMAGE_HEADER_LEN: usize = 64;
+/// Offset of `text_offset` in an ARM64 Image header.
+pub const IMAGE_TEXT_OFFSET_OFFSET: usize = 8;
+/// Offset of the first reserved field, where Cellblock's EL2 image records
+/// the address it is linked at (0 in other images).
+pub const IMAGE_LINK_BASE_OFFSET: usize = 32;
 
 /// What an entry holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -220,6 +225,19 @@ pub fn image_size_from_header(image: &[u8]) -> Result<u64, PackError> {
         0 => Err(PackError::ImageSizeZero),
         n => Ok(n),
     }
+}
+
+/// Where the EL2 image must run and where a boot loader puts it:
+/// `(link address, text_offset)` from its ARM64 Image header. The link
+/// address is 0 for images that do not record it.
+pub fn image_placement(image: &[u8]) -> Result<(u64, u64), PackError> {
+    image_size_from_header(image)?;
+    let word = |off: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&image[off..off + 8]);
+        u64::from_le_bytes(b)
+    };
+    Ok((word(IMAGE_LINK_BASE_OFFSET), word(IMAGE_TEXT_OFFSET_OFFSET)))
 }
 
 /// A parsed pack: the index, with every entry checked to lie inside the

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use hv_core::blob;
 use hv_core::board::{check_against_board, BoardInfo};
 use hv_core::config::{CellConfig, SystemConfig};
-use hv_core::pack::{build_pack, image_size_from_header};
+use hv_core::pack::{build_pack, image_placement, image_size_from_header};
 use hv_core::validate::{
     boot_cell_field, check_image_size, validate_cell, validate_cell_alone, validate_system,
     ConfigErrors,
@@ -223,6 +223,19 @@ pub fn pack(args: &PackArgs) -> Result<Vec<String>, Error> {
 
     let sys_what = display(&args.system);
     let mut sys = files::load_system(&args.system)?;
+    // The image runs only where it is linked: hypervisor.memory.start plus
+    // the text_offset at which boot loaders put it.
+    let (link, text_offset) = image_placement(&hv).map_err(|e| Error::new(&hv_what, e))?;
+    let expected = sys.hypervisor.memory.start.saturating_add(text_offset);
+    if link != 0 && link != expected {
+        return Err(Error::new(
+            hv_what,
+            format!(
+                "linked at {link:#x}, but {sys_what} puts it at {expected:#x} (hypervisor.memory.start {:#x} + text_offset {text_offset:#x}); rebuild it with CELLBLOCK_HV_BASE={expected:#x}",
+                sys.hypervisor.memory.start
+            ),
+        ));
+    }
     let own_boot_cells = sys.boot_cells.len();
     let mut errors: Vec<Error> = Vec::new();
     for path in &args.cells {

@@ -329,12 +329,36 @@ fn compile_default_output_name() {
     assert_eq!(decode_cell(&bytes).unwrap().name, "probe");
 }
 
-/// A fake hypervisor binary: an ARM64 Image header with `image_size`.
+/// A fake hypervisor binary: an ARM64 Image header with `image_size`,
+/// text_offset 2 MiB and linked at QEMU virt's 0x4020_0000.
 fn fake_hv(len: usize, image_size: u64) -> Vec<u8> {
     let mut hv = vec![0x11u8; len];
+    hv[8..16].copy_from_slice(&0x20_0000u64.to_le_bytes());
     hv[16..24].copy_from_slice(&image_size.to_le_bytes());
+    hv[32..40].copy_from_slice(&0x4020_0000u64.to_le_bytes());
     hv[56..60].copy_from_slice(b"ARM\x64");
     hv
+}
+
+#[test]
+fn pack_refuses_a_hypervisor_linked_elsewhere() {
+    let dir = scratch("pack-link");
+    let mut image = fake_hv(0x1000, 0x2000);
+    image[32..40].copy_from_slice(&0x8020_0000u64.to_le_bytes());
+    let hv = dir.join("cellblock.bin");
+    std::fs::write(&hv, image).unwrap();
+    let out = dir.join("boot.img");
+    let sys = config("qemu-arm64-gicv3.toml");
+    let o = cellblock(&pack_args(&dir, &hv, &sys, &[], &out));
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("linked at 0x80200000")
+            && err.contains("puts it at 0x40200000")
+            && err.contains("CELLBLOCK_HV_BASE=0x40200000"),
+        "{err}"
+    );
+    assert!(!out.exists());
 }
 
 fn pack_args(

@@ -51,8 +51,9 @@ _start:
     .long   0
     .quad   0x200000            // text_offset
     .quad   __hv_image_size     // image_size, bss included
-    .quad   0x2                 // flags: little endian, 4 KiB pages
-    .quad   0, 0, 0
+    .quad   0xa                 // flags: little endian, 4 KiB pages, anywhere in RAM
+    .quad   __hv_start          // res2: the link address, checked by `cellblock pack`
+    .quad   0, 0
     .ascii  "ARM\x64"
     .long   0
 
@@ -60,6 +61,12 @@ primary_entry:
     mov     x19, x0
     mrs     x1, CurrentEL
     cmp     x1, #(2 << 2)
+    b.ne    1f
+    // Runs only where it is linked (CELLBLOCK_HV_BASE): else stop here,
+    // before any absolute address is used.
+    adr     x1, _start
+    ldr     x2, =_start
+    cmp     x1, x2
     b.ne    1f
     adrp    x1, __bss_start
     add     x1, x1, :lo12:__bss_start
