@@ -33,10 +33,7 @@ fn main() {
     let dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_default());
     let script = fs::read_to_string(dir.join("linker.ld")).unwrap_or_default();
-    let script = script.replace(
-        "HV_BASE = 0x40200000;",
-        &format!("HV_BASE = {base:#x};"),
-    );
+    let script = script.replace("HV_BASE = 0x40200000;", &format!("HV_BASE = {base:#x};"));
     let path = out.join("linker.ld");
     if fs::write(&path, script).is_err() {
         panic!("cannot write {}", path.display());

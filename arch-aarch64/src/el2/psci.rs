@@ -1,6 +1,7 @@
 //! PSCI and SMCCC emulation for cells (SMC trapped by HCR_EL2.TSC). CPUs
 //! may be switched on and off only within the calling cell; SYSTEM_OFF and
-//! SYSTEM_RESET are honoured for the root cell only.
+//! SYSTEM_RESET are honoured for the root cell only, as are SiP and OEM
+//! firmware calls, which are passed to the firmware.
 
 use core::sync::atomic::Ordering;
 use hv_core::abi::CpuState;
@@ -57,9 +58,21 @@ pub fn handle(frame: &mut TrapFrame) {
                 i64::from(DENIED)
             }
         }
+        _ if is_firmware_service(fid) && traps::current_cell().id == 0 => {
+            setup::forward_to_firmware(frame);
+            return;
+        }
         _ => i64::from(NOT_SUPPORTED),
     };
     frame.x[0] = ret as u64;
+}
+
+/// SiP and OEM services (SMCCC owner 2 and 3): the board firmware's clock,
+/// power and pin control, which a root cell's drivers call (ZynqMP, Tegra).
+/// Passed to the firmware for the root cell only; other cells get
+/// NOT_SUPPORTED.
+fn is_firmware_service(fid: u32) -> bool {
+    matches!((fid >> 24) & 0x3f, 2 | 3)
 }
 
 /// The logical id of the calling cell's CPU with affinity `mpidr`.

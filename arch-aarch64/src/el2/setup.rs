@@ -13,7 +13,7 @@ use hv_core::config::{MemFlag, PsciConduit, SystemConfig, UartKind};
 use hv_core::pack::Pack;
 use tock_registers::interfaces::{Readable, Writeable};
 
-use super::boot::{secondary_entry, stack_top, vcpu_enter, MAX_CPUS};
+use super::boot::{secondary_entry, stack_top, vcpu_enter, TrapFrame, MAX_CPUS};
 use super::cell::{self, Cell, Fault, CELLS};
 use super::cpu::{self, PerCpu, StartRequest, CPUS, NO_CELL};
 use super::sysregs::*;
@@ -471,6 +471,20 @@ pub fn fail_cell(c: &Cell, fault: Fault) {
     }
     gicglue::disable_spis(c);
     println!("cell \"{}\" stopped, CPUs {:?} parked", c.name(), cpus);
+}
+
+/// An SMC of the root cell passed to the firmware as it is: x0..x17 in,
+/// x0..x17 back (SMCCC 1.1 preserves the rest).
+pub fn forward_to_firmware(frame: &mut TrapFrame) {
+    let fid = frame.x[0] as u32;
+    let mut args = [0u64; 17];
+    args.copy_from_slice(&frame.x[1..18]);
+    let ret = if CONDUIT.load(Ordering::Relaxed) == 1 {
+        smccc::hvc64(fid, args)
+    } else {
+        smccc::smc64(fid, args)
+    };
+    frame.x[..18].copy_from_slice(&ret);
 }
 
 /// PSCI SYSTEM_OFF / SYSTEM_RESET from the root cell: passed to firmware.
