@@ -9,7 +9,8 @@
 //!   ticks and is listed on CPU 3; shutdown and destroy give CPU 3 back to
 //!   Linux; create, load and start work again; a malformed config, an
 //!   overlapping region and an unknown cell are refused with their reason
-//!   and `cell list` unchanged; the probe cell fails and Linux still
+//!   and `cell list` unchanged; a cell may deny a shutdown request, one
+//!   that never answers is stopped and marked failed; the probe cell fails and Linux still
 //!   answers; destroying it gives CPU 2 back;
 //! - `linux-cycles-gicv3`: 50 create/load/start/destroy cycles of gic-demo
 //!   leave the hypervisor's memory pool use where it was.
@@ -393,7 +394,55 @@ fn cell_checks(qemu: &mut LoggedQemu) -> Result {
         &pool_before,
         &sh.ok(qemu, "cellblock info")?,
         "the probe cell's failure and destruction",
+    )?;
+
+    // The shutdown handshake: a cell may refuse (gic-demo-locked); a cell
+    // that never answers (uart-demo, which does not look at its comm
+    // region) is stopped after the time-out and marked failed.
+    sh.ok(qemu, "cellblock cell destroy gic-demo")?;
+    cpu_back(qemu, &mut sh, 3)?;
+    let pool_root_only = pool(&sh.ok(qemu, "cellblock info")?);
+    let ticks = count_lines(&qemu.logs().uart1, TIMER);
+    sh.ok(
+        qemu,
+        "cellblock cell create /opt/cellblock/qemu-gic-demo.cell && \
+         cellblock cell load gic-demo /opt/cellblock/gic-demo-locked.bin && \
+         cellblock cell start gic-demo",
+    )?;
+    wait_ticks(qemu, ticks + 5)?;
+    sh.refused(qemu, "cellblock cell shutdown gic-demo", "denied")?;
+    let ticks = count_lines(&qemu.logs().uart1, TIMER);
+    wait_ticks(qemu, ticks + 5)?;
+    expect_state(qemu, &mut sh, "gic-demo", "running")?;
+    sh.ok(qemu, "cellblock cell destroy gic-demo")?;
+    cpu_back(qemu, &mut sh, 3)?;
+    sh.ok(
+        qemu,
+        "cellblock cell create /opt/cellblock/qemu-gic-demo.cell && \
+         cellblock cell load gic-demo /opt/cellblock/uart-demo.bin && \
+         cellblock cell start gic-demo",
+    )?;
+    sh.refused(qemu, "cellblock cell shutdown gic-demo", "ETIMEDOUT")?;
+    expect_state(qemu, &mut sh, "gic-demo", "failed")?;
+    sh.ok(qemu, "cellblock cell destroy gic-demo")?;
+    cpu_back(qemu, &mut sh, 3)?;
+    same_pool(
+        &pool_root_only,
+        &sh.ok(qemu, "cellblock info")?,
+        "the shutdown handshakes",
     )
+}
+
+/// `cell list` shows cell `name` in state `state`.
+fn expect_state(qemu: &mut LoggedQemu, sh: &mut Shell, name: &str, state: &str) -> Result {
+    let list = sh.ok(qemu, "cellblock cell list")?;
+    match list_row(&list, name) {
+        Some(f) if f.get(2).is_some_and(|s| s == state) => Ok(()),
+        _ => Err(Error(format!(
+            "{name} is not listed as {state}: {}",
+            list.text()
+        ))),
+    }
 }
 
 /// CPU `cpu` is Linux's again: online, and it runs a task that sleeps
