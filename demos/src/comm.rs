@@ -129,6 +129,15 @@ impl CommRegion {
         self.read(OFF_CELL_STATE)
     }
 
+    /// Locks (or unlocks) the cell: while its state reads "running/locked"
+    /// the hypervisor refuses every reconfiguration (creating, loading,
+    /// starting, shutting down or destroying cells), like Jailhouse.
+    pub fn set_locked(&self, locked: bool) {
+        // CellState::RunningLocked = 1, Running = 0 (docs/abi.md).
+        self.write(OFF_CELL_STATE, u32::from(locked));
+        store_barrier();
+    }
+
     /// The message waiting for an answer, [`MSG_NONE`] if there is none.
     pub fn pending_message(&self) -> u32 {
         self.read(OFF_MSG_TO_CELL)

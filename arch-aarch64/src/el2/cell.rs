@@ -121,8 +121,20 @@ impl Cell {
         &self.config.name
     }
 
+    /// The cell's state; a running cell reads "running/locked" while it has
+    /// written that state into its comm region.
     pub fn state(&self) -> CellState {
-        CellState::try_from(self.state.load(Ordering::Acquire)).unwrap_or(CellState::Failed)
+        let s =
+            CellState::try_from(self.state.load(Ordering::Acquire)).unwrap_or(CellState::Failed);
+        let locked = self
+            .comm
+            .as_ref()
+            .is_some_and(|c| c.read(comm::OFF_CELL_STATE) == CellState::RunningLocked as u32);
+        if s == CellState::Running && locked {
+            CellState::RunningLocked
+        } else {
+            s
+        }
     }
 
     pub fn set_state(&self, s: CellState) {

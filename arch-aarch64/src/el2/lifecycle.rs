@@ -42,9 +42,28 @@ fn caller_is_root() -> Result<(), Errno> {
     }
 }
 
-/// A non-root cell by id, for the root cell.
+/// Refuses reconfiguration while a cell is running/locked (it wrote that
+/// state into its comm region, as Jailhouse's cells do).
+fn unlocked() -> Result<(), Errno> {
+    let locked = CELLS
+        .read()
+        .iter()
+        .flatten()
+        .find(|c| c.state() == CellState::RunningLocked)
+        .cloned();
+    match locked {
+        Some(c) => {
+            println!("cell \"{}\" is locked: no reconfiguration", c.name());
+            Err(Errno::Perm)
+        }
+        None => Ok(()),
+    }
+}
+
+/// A non-root cell by id, for the root cell, if no cell is locked.
 fn target(id: usize) -> Result<Arc<Cell>, Errno> {
     caller_is_root()?;
+    unlocked()?;
     if id == 0 {
         return Err(Errno::Perm);
     }
@@ -101,6 +120,7 @@ fn refuse(offset: u64, msg: String) -> Errno {
 /// management buffer. Its CPUs must be the root cell's and offline there.
 pub fn create(offset: u64, len: u64) -> Result<u64, Errno> {
     caller_is_root()?;
+    unlocked()?;
     let blob = mgmt::read_buffer(offset, len)?;
     let config = hv_core::blob::decode_cell(&blob).map_err(|e| refuse(offset, format!("{e}")))?;
     let sys = setup::system();

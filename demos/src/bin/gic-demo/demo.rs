@@ -42,7 +42,13 @@ pub fn run(policy: ShutdownPolicy) -> ! {
     PERIOD.store(period, Relaxed);
     // Look for the communication region now, so that its hypercalls stay
     // out of the timer interrupt; later calls return the cached answer.
-    let _ = comm::region();
+    // gic-demo-locked also locks the cell against reconfiguration.
+    if let Some(c) = comm::region() {
+        if policy == ShutdownPolicy::Deny {
+            c.set_locked(true);
+            println!("gic-demo: cell locked against reconfiguration");
+        }
+    }
 
     exceptions::set_irq_handler(on_irq);
     if let Err(e) = gic::enable_irq(timer::VIRTUAL_TIMER_INTID) {
