@@ -397,12 +397,35 @@ fn cell_checks(qemu: &mut LoggedQemu) -> Result {
         "the probe cell's failure and destruction",
     )?;
 
-    // The shutdown handshake: a cell that never answers (uart-demo, which
-    // does not look at its comm region) is stopped after the time-out and
-    // marked failed.
+    // The shutdown handshake: a cell may deny (gic-demo-deny) and runs on;
+    // a cell that never answers (uart-demo, which does not look at its
+    // comm region) is stopped after the time-out and marked failed.
     sh.ok(qemu, "cellblock cell destroy gic-demo")?;
     cpu_back(qemu, &mut sh, 3)?;
     let pool_root_only = pool(&sh.ok(qemu, "cellblock info")?);
+    let ticks = count_lines(&qemu.logs().uart1, TIMER);
+    sh.ok(
+        qemu,
+        "cellblock cell create /opt/cellblock/qemu-gic-demo.cell && \
+         cellblock cell load gic-demo /opt/cellblock/gic-demo-deny.bin && \
+         cellblock cell start gic-demo",
+    )?;
+    wait_ticks(qemu, ticks + 5)?;
+    sh.refused(qemu, "cellblock cell shutdown gic-demo", "denied")?;
+    // The refusal came through the comm region: the cell saw the request.
+    let deadline = qemu.started.elapsed() + COMMAND_TIMEOUT;
+    qemu.wait_for(deadline, "`gic-demo: shutdown denied` on uart1", |logs| {
+        if complete_lines(&logs.uart1).any(|l| l.contains("gic-demo: shutdown denied")) {
+            Poll::Done(())
+        } else {
+            Poll::Pending
+        }
+    })?;
+    expect_state(qemu, &mut sh, "gic-demo", "running")?;
+    let ticks = count_lines(&qemu.logs().uart1, TIMER);
+    wait_ticks(qemu, ticks + 5)?;
+    sh.ok(qemu, "cellblock cell destroy gic-demo")?;
+    cpu_back(qemu, &mut sh, 3)?;
     sh.ok(
         qemu,
         "cellblock cell create /opt/cellblock/qemu-gic-demo.cell && \

@@ -1,7 +1,7 @@
-//! gic-demo-locked: gic-demo (see `../gic-demo/demo.rs`) that refuses
-//! every shutdown request: it replies "denied", prints `gic-demo: shutdown
-//! denied` and keeps ticking. For testing how the hypervisor and the CLI
-//! handle a cell that will not stop.
+//! gic-demo-locked: gic-demo (see `../gic-demo/demo.rs`) that locks its
+//! cell (running/locked: the hypervisor refuses every reconfiguration) and
+//! refuses every shutdown request. For testing how the hypervisor and the
+//! CLI handle a cell that will not stop.
 
 #![no_std]
 #![no_main]
@@ -15,5 +15,5 @@ use demos::comm::ShutdownPolicy;
 demos::entry!(main);
 
 fn main() -> ! {
-    demo::run(ShutdownPolicy::Deny)
+    demo::run(ShutdownPolicy::Deny, true)
 }

@@ -23,7 +23,8 @@ static JITTER: Tracker = Tracker::new();
 static DENY_SHUTDOWN: AtomicBool = AtomicBool::new(false);
 
 /// Sets up the GIC and the timer, then waits for interrupts forever.
-pub fn run(policy: ShutdownPolicy) -> ! {
+/// `lock`: also lock the cell (running/locked) against reconfiguration.
+pub fn run(policy: ShutdownPolicy, lock: bool) -> ! {
     DENY_SHUTDOWN.store(policy == ShutdownPolicy::Deny, Relaxed);
     console::set(Console::Uart);
     println!("Initializing the GIC ({})...", gic::detect());
@@ -44,7 +45,7 @@ pub fn run(policy: ShutdownPolicy) -> ! {
     // out of the timer interrupt; later calls return the cached answer.
     // gic-demo-locked also locks the cell against reconfiguration.
     if let Some(c) = comm::region() {
-        if policy == ShutdownPolicy::Deny {
+        if lock {
             c.set_locked(true);
             println!("gic-demo: cell locked against reconfiguration");
         }

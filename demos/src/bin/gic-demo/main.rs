@@ -16,5 +16,5 @@ use demos::comm::ShutdownPolicy;
 demos::entry!(main);
 
 fn main() -> ! {
-    demo::run(ShutdownPolicy::Approve)
+    demo::run(ShutdownPolicy::Approve, false)
 }
