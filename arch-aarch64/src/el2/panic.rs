@@ -8,7 +8,8 @@ use super::boot::TrapFrame;
 use super::console::print_unlocked;
 use super::cpu;
 
-fn halt() -> ! {
+/// Stops the calling CPU for good (interrupts masked, waiting in WFI).
+pub fn halt() -> ! {
     loop {
         // SAFETY: masks interrupts and waits; the CPU stays parked.
         unsafe { core::arch::asm!("msr daifset, #0xf", "wfi", options(nostack)) };

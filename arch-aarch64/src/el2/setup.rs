@@ -16,6 +16,7 @@ use tock_registers::interfaces::{Readable, Writeable};
 use super::boot::{secondary_entry, stack_top, vcpu_enter, TrapFrame, MAX_CPUS};
 use super::cell::{self, Cell, Fault, CELLS};
 use super::cpu::{self, PerCpu, StartRequest, CPUS, NO_CELL};
+use super::panic::halt;
 use super::sysregs::*;
 use super::{console, gicglue, heap, iommu, mmu};
 
@@ -38,12 +39,6 @@ pub fn system() -> &'static SystemConfig {
 }
 /// 0 = SMC, 1 = HVC: how the firmware's PSCI is reached.
 static CONDUIT: AtomicU8 = AtomicU8::new(0);
-
-fn halt() -> ! {
-    loop {
-        wfe();
-    }
-}
 
 /// A DTB's size from its header, if the magic is right.
 fn dtb_size(dtb: u64) -> Option<usize> {

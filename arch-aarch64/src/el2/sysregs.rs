@@ -69,13 +69,9 @@ pub fn tlbi_current_vmid() {
 /// coherency and invalidates the instruction cache, so that a cell that
 /// starts with its MMU off sees the image the hypervisor copied.
 pub fn clean_dcache_and_invalidate_icache(start: u64, len: u64) {
-    let ctr = read_sysreg!("ctr_el0");
-    let line = 4u64 << ((ctr >> 16) & 0xf);
-    let mut addr = start & !(line - 1);
-    while addr < start + len {
+    for addr in dcache_lines(start, len) {
         // SAFETY: cache maintenance by VA on memory the hypervisor maps.
         unsafe { asm!("dc cvac, {0}", in(reg) addr, options(nostack)) };
-        addr += line;
     }
     // SAFETY: barriers and I-cache invalidation have no memory effects.
     unsafe { asm!("dsb sy", "ic ialluis", "dsb sy", "isb", options(nostack)) };
@@ -86,21 +82,21 @@ pub fn wfi() {
     unsafe { asm!("wfi", options(nostack)) };
 }
 
-pub fn wfe() {
-    // SAFETY: a hint instruction.
-    unsafe { asm!("wfe", options(nostack)) };
-}
-
 /// Cleans and invalidates `[start, start + len)` from the data cache to the
 /// point of coherency (before a cell starts on memory others wrote).
 pub fn clean_invalidate_dcache(start: u64, len: u64) {
-    let ctr = read_sysreg!("ctr_el0");
-    let line = 4u64 << ((ctr >> 16) & 0xf);
-    let mut addr = start & !(line - 1);
-    while addr < start + len {
+    for addr in dcache_lines(start, len) {
         // SAFETY: cache maintenance by VA on memory the hypervisor maps.
         unsafe { asm!("dc civac, {0}", in(reg) addr, options(nostack)) };
-        addr += line;
     }
     dsb_sy();
+}
+
+/// The addresses of the data cache lines (CTR_EL0.DminLine) that cover
+/// `[start, start + len)`.
+fn dcache_lines(start: u64, len: u64) -> impl Iterator<Item = u64> {
+    let ctr = read_sysreg!("ctr_el0");
+    let line = 4u64 << ((ctr >> 16) & 0xf);
+    let end = start.saturating_add(len);
+    (start & !(line - 1)..end).step_by(line as usize)
 }
