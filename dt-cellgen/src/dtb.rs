@@ -14,7 +14,7 @@ use crate::board::{Board, Role};
 use crate::error::{Error, Result};
 use crate::irq::{IrqKind, IrqTarget};
 use crate::system::{subtract, PAGE};
-use crate::tree::MAX_DEPTH;
+use crate::tree::{Tree, MAX_DEPTH};
 
 /// Name and compatible of the management node in the root DTB.
 pub const MGMT_NODE: &str = "cellblock-mgmt";
@@ -36,8 +36,43 @@ pub struct GuestOptions {
     pub bootargs: String,
     /// Initrd (address as the cell sees it, size).
     pub initrd: Option<(u64, u64)>,
-    /// "smc" or "hvc"; default: the board's conduit.
+    /// "smc" or "hvc"; default: the platform's conduit.
     pub psci_method: Option<String>,
+    /// Ranges of the cell's RAM (as the cell sees them) left out of its
+    /// `/memory`, e.g. where a loader keeps the images for a restart.
+    pub hidden_ram: Vec<(u64, u64)>,
+}
+
+/// What a guest DTB needs of the platform besides the board DTB: its name,
+/// the MPIDR of each logical CPU and the PSCI conduit the hypervisor
+/// emulates.
+#[derive(Debug, Clone)]
+pub struct GuestPlatform {
+    pub name: String,
+    pub cpus: Vec<u64>,
+    pub conduit: PsciConduit,
+}
+
+impl From<&SystemConfig> for GuestPlatform {
+    fn from(sys: &SystemConfig) -> Self {
+        GuestPlatform {
+            name: sys.name.clone(),
+            cpus: sys.platform.cpus.clone(),
+            conduit: sys.platform.psci.conduit,
+        }
+    }
+}
+
+impl From<&Board> for GuestPlatform {
+    /// The board as its DTB describes it: CPUs in DTB order (the logical
+    /// ids dt-cellgen's configs use) and the DTB's PSCI conduit.
+    fn from(board: &Board) -> Self {
+        GuestPlatform {
+            name: board.name.clone(),
+            cpus: board.cpus.iter().map(|c| c.mpidr).collect(),
+            conduit: board.psci.conduit,
+        }
+    }
 }
 
 fn werr(e: impl std::fmt::Display) -> Error {
@@ -256,6 +291,17 @@ pub fn guest_dtb(
     cell: &CellConfig,
     opts: &GuestOptions,
 ) -> Result<Vec<u8>> {
+    guest_dtb_on(board, &GuestPlatform::from(sys), cell, opts)
+}
+
+/// [`guest_dtb`] for a platform known without its system config (the
+/// `cellblock cell linux` command reads the running board's DTB).
+pub fn guest_dtb_on(
+    board: &Board,
+    sys: &GuestPlatform,
+    cell: &CellConfig,
+    opts: &GuestOptions,
+) -> Result<Vec<u8>> {
     let tree = &board.tree;
     let mut dt = DeviceTree::new();
     let root = &mut dt.root;
@@ -272,21 +318,17 @@ pub fn guest_dtb(
     let wide = cell
         .cpus
         .iter()
-        .filter_map(|&i| sys.platform.cpus.get(i as usize))
+        .filter_map(|&i| sys.cpus.get(i as usize))
         .any(|m| *m > u64::from(u32::MAX));
     let cpu_ac = if wide { 2 } else { 1 };
     let mut cpus = DeviceTreeNode::new("cpus").map_err(werr)?;
     cpus.add_property(prop("#address-cells", cells_bytes(&[cpu_ac]))?);
     cpus.add_property(prop("#size-cells", cells_bytes(&[0]))?);
     for &i in &cell.cpus {
-        let mpidr = *sys
-            .platform
-            .cpus
-            .get(i as usize)
-            .ok_or_else(|| Error::BadCpu {
-                cpu: i,
-                reason: "not in platform.cpus".into(),
-            })?;
+        let mpidr = *sys.cpus.get(i as usize).ok_or_else(|| Error::BadCpu {
+            cpu: i,
+            reason: "not in platform.cpus".into(),
+        })?;
         let mut reg = Vec::new();
         push_num(&mut reg, mpidr, cpu_ac);
         let compat = board
@@ -315,7 +357,7 @@ pub fn guest_dtb(
                 reason: format!("\"{other}\" is neither smc nor hvc"),
             })
         }
-        None => match sys.platform.psci.conduit {
+        None => match sys.conduit {
             PsciConduit::Smc => "smc".into(),
             PsciConduit::Hvc => "hvc".into(),
         },
@@ -332,7 +374,13 @@ pub fn guest_dtb(
     );
 
     // RAM.
-    let ram = cell_ram(cell, &[]);
+    let ends = |v: &[(u64, u64)]| -> Vec<(u64, u64)> {
+        v.iter().map(|&(s, z)| (s, s.saturating_add(z))).collect()
+    };
+    let ram: Vec<(u64, u64)> = subtract(&ends(&cell_ram(cell, &[])), &ends(&opts.hidden_ram))
+        .into_iter()
+        .map(|(s, e)| (s, e - s))
+        .collect();
     if ram.is_empty() {
         return Err(Error::Write(format!("cell \"{}\" has no RAM", cell.name)));
     }
@@ -489,5 +537,63 @@ pub fn guest_dtb(
         root.add_child(aliases);
     }
     root.add_child(chosen);
+    Ok(dt.to_dtb())
+}
+
+/// Fits a ready-made guest DTB to where `cellblock cell linux` put things:
+/// `/chosen` gets `bootargs` (when given) and the initrd's range, and
+/// `hidden` (the loader's area, as the cell sees it) becomes a `no-map`
+/// child of `/reserved-memory` so that the kernel leaves it alone.
+pub fn fit_guest_dtb(
+    dtb: &[u8],
+    bootargs: Option<&str>,
+    initrd: Option<(u64, u64)>,
+    hidden: (u64, u64),
+) -> Result<Vec<u8>> {
+    let tree = Tree::parse(dtb)?;
+    let root = tree.root();
+    let ac = tree.address_cells(root)?;
+    let sc = tree.size_cells(root)?;
+    let mut dt = tree.model().clone();
+    if dt.root.child_mut("chosen").is_none() {
+        dt.root
+            .add_child(DeviceTreeNode::new("chosen").map_err(werr)?);
+    }
+    let chosen = node_mut(&mut dt, "/chosen").ok_or_else(|| werr("no /chosen"))?;
+    if let Some(b) = bootargs {
+        chosen.add_property(prop("bootargs", str_bytes(&[b]))?);
+    }
+    if let Some((addr, size)) = initrd {
+        for (name, v) in [
+            ("linux,initrd-start", addr),
+            ("linux,initrd-end", addr.saturating_add(size)),
+        ] {
+            let mut c = Vec::new();
+            push_num(&mut c, v, 2);
+            chosen.add_property(prop(name, cells_bytes(&c))?);
+        }
+    }
+    if dt.root.child_mut("reserved-memory").is_none() {
+        dt.root.add_child(
+            DeviceTreeNode::builder("reserved-memory")
+                .map_err(werr)?
+                .property(prop("#address-cells", cells_bytes(&[ac]))?)
+                .property(prop("#size-cells", cells_bytes(&[sc]))?)
+                .property(prop("ranges", Vec::new())?)
+                .build(),
+        );
+    }
+    let resv = node_mut(&mut dt, "/reserved-memory").ok_or_else(|| werr("no /reserved-memory"))?;
+    let (rac, rsc) = match tree.find("/reserved-memory") {
+        Some(id) => (tree.address_cells(id)?, tree.size_cells(id)?),
+        None => (ac, sc),
+    };
+    resv.add_child(
+        DeviceTreeNode::builder(format!("cellblock-loader@{:x}", hidden.0))
+            .map_err(werr)?
+            .property(prop("reg", reg_bytes(&[hidden], rac, rsc))?)
+            .property(prop("no-map", Vec::new())?)
+            .build(),
+    );
     Ok(dt.to_dtb())
 }

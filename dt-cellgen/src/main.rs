@@ -253,6 +253,7 @@ fn run(cli: Cli) -> Result<()> {
                 bootargs,
                 initrd,
                 psci_method,
+                hidden_ram: Vec::new(),
             };
             let bytes = dtb::guest_dtb(&board, &sys, &cell, &opts)?;
             write(&out, &bytes)

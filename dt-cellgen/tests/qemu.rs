@@ -6,7 +6,9 @@ mod common;
 use common::fixture;
 use dt_cellgen::board::Board;
 use dt_cellgen::cell::{device_from_board, device_from_system, generate_cell, CellRequest};
-use dt_cellgen::dtb::{guest_dtb, root_dtb, GuestOptions, RootOptions, MGMT_COMPATIBLE};
+use dt_cellgen::dtb::{
+    guest_dtb, guest_dtb_on, root_dtb, GuestOptions, GuestPlatform, RootOptions, MGMT_COMPATIBLE,
+};
 use dt_cellgen::output::system_toml;
 use dt_cellgen::system::{generate_system, SystemOptions};
 use dt_cellgen::tree::Tree;
@@ -274,6 +276,7 @@ fn guest_dtb_holds_exactly_the_cell() {
         bootargs: "console=ttyAMA0".into(),
         initrd: Some((0x4010_0000, 0x8_0000)),
         psci_method: None,
+        hidden_ram: Vec::new(),
     };
     let bytes = guest_dtb(&board, &sys, &cell, &opts).expect("guest DTB");
     let t = Tree::parse(&bytes).expect("guest DTB parses back");
@@ -307,6 +310,24 @@ fn guest_dtb_holds_exactly_the_cell() {
     assert_eq!(gb.console.base, 0x0904_0000);
     assert_eq!(gb.device("/pl011@9040000").unwrap().spis(), vec![40]);
     dtc_accepts(&bytes, "guest");
+}
+
+#[test]
+fn guest_dtb_from_the_board_alone_and_hidden_ram() {
+    let (board, sys, _) = system("qemu-virt-gicv3.dtb", 64 << 20);
+    let cell = demo_cell(&sys, &board);
+    let from_board = GuestPlatform::from(&board);
+    assert_eq!(from_board.cpus, sys.platform.cpus);
+    assert_eq!(from_board.conduit, sys.platform.psci.conduit);
+    let opts = GuestOptions {
+        hidden_ram: vec![(0x4010_0000, 0x10_0000)],
+        ..GuestOptions::default()
+    };
+    let bytes = guest_dtb_on(&board, &from_board, &cell, &opts).expect("guest DTB");
+    let t = Tree::parse(&bytes).expect("guest DTB parses back");
+    assert_eq!(cpu_regs(&t), vec![3]);
+    // The top MiB of the cell's 2 MiB is left out of /memory.
+    assert_eq!(memory_regs(&t), vec![(0x4000_0000, 1 << 20)]);
 }
 
 /// `dtc` decompiles the DTB (skipped only when dtc is absent outside CI).

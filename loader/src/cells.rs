@@ -71,12 +71,12 @@ pub fn parse_number(s: &str) -> Option<u64> {
 
 /// One thing `cell load` writes.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct LoadItem {
+pub(crate) struct LoadItem {
     /// The file name or `string "..."`, for messages.
-    label: String,
+    pub label: String,
     /// Address the cell sees.
-    addr: u64,
-    data: Vec<u8>,
+    pub addr: u64,
+    pub data: Vec<u8>,
 }
 
 /// The regions `cell load` may write: those flagged `loadable`, or when the
@@ -200,6 +200,8 @@ impl<'a> Runtime<'a> {
             CellAction::Destroy { cell } => self.destroy(cell),
             CellAction::List => self.list(),
             CellAction::Stats { cell } => self.stats(cell),
+            #[cfg(feature = "config-create")]
+            CellAction::Linux(args) => self.linux(args),
         }
     }
 
@@ -242,10 +244,19 @@ impl<'a> Runtime<'a> {
 
     /// `cell create FILE`.
     pub fn create(&mut self, file: &Path) -> Result<Vec<String>, Error> {
-        let file_what = file.display().to_string();
         let config = files::load_cell(file)?;
-        validate_cell_alone(&config).map_err(|e| config_errors(&file_what, &e))?;
-        let blob = blob::encode_cell(&config);
+        self.create_config(&config, &file.display().to_string())
+    }
+
+    /// Creates a cell from `config` (read from `file_what`, for messages).
+    pub(crate) fn create_config(
+        &mut self,
+        config: &CellConfig,
+        file_what: &str,
+    ) -> Result<Vec<String>, Error> {
+        let file_what = file_what.to_string();
+        validate_cell_alone(config).map_err(|e| config_errors(&file_what, &e))?;
+        let blob = blob::encode_cell(config);
         let size = self.hv.mgmt.buffer_size();
         if blob.len() as u64 > size {
             return Err(Error::new(
@@ -431,9 +442,19 @@ impl<'a> Runtime<'a> {
     /// `cell load NAME IMAGE[@ADDR]... [-s STRING@ADDR]...`.
     pub fn load(&mut self, args: &LoadArgs) -> Result<Vec<String>, Error> {
         let info = self.resolve_non_root(&args.cell, "loaded")?;
+        let items = Self::load_items(&info.config, args)?;
+        self.load_into(&info, items)
+    }
+
+    /// Makes the cell loadable and writes `items` into its memory, after
+    /// checking that each fits one of its loadable regions.
+    pub(crate) fn load_into(
+        &mut self,
+        info: &CellInfo,
+        items: Vec<LoadItem>,
+    ) -> Result<Vec<String>, Error> {
         let what = cell_what(&info.name);
         let config = &info.config;
-        let items = Self::load_items(config, args)?;
         let (regions, kind) = load_regions(config);
         let mut placed: Vec<(LoadItem, u64)> = Vec::new();
         let mut errors = Vec::new();

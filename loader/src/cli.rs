@@ -70,6 +70,32 @@ pub enum CellAction {
         /// Cell name or id.
         cell: String,
     },
+    /// Create a cell from its config and boot a Linux kernel in it (arm64
+    /// boot protocol); its DTB is generated from the running board's.
+    #[cfg(feature = "config-create")]
+    Linux(LinuxArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LinuxArgs {
+    /// The cell config (TOML or `.cell`); its entry is set by the command.
+    pub config: PathBuf,
+    /// The kernel: an arm64 Image, raw or gzipped.
+    pub kernel: PathBuf,
+    /// An initramfs to pass to the kernel.
+    #[arg(long)]
+    pub initrd: Option<PathBuf>,
+    /// The kernel command line (default: the cell's console, e.g.
+    /// `console=ttyAMA0`).
+    #[arg(long)]
+    pub cmdline: Option<String>,
+    /// The cell's DTB, instead of the generated one (`/chosen` and a
+    /// reserved-memory node for the boot area are filled in).
+    #[arg(long)]
+    pub dtb: Option<PathBuf>,
+    /// The board DTB the cell's DTB is generated from.
+    #[arg(long, default_value = "/sys/firmware/fdt")]
+    pub board_dtb: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -35,6 +35,8 @@ pub mod devmem;
 pub mod dt;
 pub mod error;
 pub mod files;
+#[cfg(feature = "config-create")]
+pub mod linux;
 pub mod mgmt;
 pub mod mmio;
 

@@ -26,7 +26,7 @@ pub const KERNEL_ADDR: u64 = 0x4400_0000;
 pub const DTB_ADDR: u64 = 0x4800_0000;
 pub const INITRD_ADDR: u64 = 0x4820_0000;
 /// End of the root cell's RAM.
-pub const ROOT_RAM_END: u64 = 0x7e00_0000;
+pub const ROOT_RAM_END: u64 = 0x6e00_0000;
 /// QEMU loads the boot image here; the hypervisor's memory ends at
 /// `HV_END`, so the whole boot image has to fit in between.
 const BOOT_IMAGE_ADDR: u64 = 0x4020_0000;
@@ -119,7 +119,18 @@ pub fn build(tools: &Tools) -> Result {
         ]))?;
     }
 
-    let initramfs = initramfs(&busybox, &musl_cli)?;
+    let guest = guest_initramfs(&busybox)?;
+    let guest_path = out.join("linux-cell-initramfs.cpio");
+    fs::write(&guest_path, &guest).context(|| format!("cannot write {}", guest_path.display()))?;
+    let kernel_gz = gzipped_kernel(&out.join("Image"))?;
+    let initramfs = initramfs(
+        &busybox,
+        &musl_cli,
+        &[
+            (LINUX_CELL_KERNEL, kernel_gz.as_slice()),
+            (LINUX_CELL_INITRD, guest.as_slice()),
+        ],
+    )?;
     let initrd_path = out.join("initramfs.cpio");
     fs::write(&initrd_path, &initramfs)
         .context(|| format!("cannot write {}", initrd_path.display()))?;
@@ -341,6 +352,56 @@ fn newest_cached_kernel(dir: &Path) -> Option<PathBuf> {
         .map(|(_, p)| p)
 }
 
+/// Where the root's initramfs keeps the Linux cell's kernel (gzipped, so
+/// that the boot image stays within the hypervisor's memory) and initramfs.
+pub const LINUX_CELL_KERNEL: &str = "opt/cellblock/linux-cell/Image.gz";
+pub const LINUX_CELL_INITRD: &str = "opt/cellblock/linux-cell/initramfs.cpio";
+
+/// `image` gzipped, kept as `image.gz` beside it while newer than `image`.
+fn gzipped_kernel(image: &Path) -> Result<Vec<u8>> {
+    use std::io::Write;
+    let gz_path = image.with_extension("gz");
+    let modified = |p: &Path| fs::metadata(p).and_then(|m| m.modified()).ok();
+    if let (Some(gz), Some(raw)) = (modified(&gz_path), modified(image)) {
+        if gz >= raw {
+            return fs::read(&gz_path).context(|| format!("cannot read {}", gz_path.display()));
+        }
+    }
+    let raw = fs::read(image).context(|| format!("cannot read {}", image.display()))?;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&raw)
+        .and_then(|_| gz.finish())
+        .context(|| format!("cannot gzip {}", image.display()))
+        .and_then(|bytes| {
+            fs::write(&gz_path, &bytes)
+                .context(|| format!("cannot write {}", gz_path.display()))?;
+            Ok(bytes)
+        })
+}
+
+/// The Linux cell's initramfs: busybox and `guestfs/` (its /init).
+fn guest_initramfs(busybox: &Path) -> Result<Vec<u8>> {
+    let mut a = Archive::new();
+    for d in [
+        "bin", "sbin", "usr/bin", "usr/sbin", "dev", "proc", "sys", "tmp", "root",
+    ] {
+        a.dir(d, if d == "tmp" { 0o1777 } else { 0o755 })?;
+    }
+    a.char_dev("dev/console", 0o600, 5, 1)?;
+    a.char_dev("dev/null", 0o666, 1, 3)?;
+    let busybox = fs::read(busybox).context(|| format!("cannot read {}", busybox.display()))?;
+    check_aarch64_elf(&busybox).map_err(Error::from)?;
+    a.file("bin/busybox", 0o755, &busybox)?;
+    for applet in APPLETS {
+        a.symlink(&format!("bin/{applet}"), "busybox")?;
+    }
+    add_tree(&mut a, &root().join("guestfs"), "")?;
+    if !a.contains("init") {
+        return Err("guestfs/init is missing".into());
+    }
+    Ok(a.finish())
+}
+
 /// Debian's static arm64 busybox, cached as `$CELLBLOCK_CACHE/busybox-static/busybox`.
 pub fn busybox() -> Result<PathBuf> {
     let cache = debian::cache_dir()?;
@@ -379,8 +440,9 @@ fn check_aarch64_elf(data: &[u8]) -> std::result::Result<(), &'static str> {
 }
 
 /// The initramfs: `rootfs/` (init and friends), busybox, the CLI, device
-/// nodes the kernel needs before devtmpfs, and /opt/cellblock.
-fn initramfs(busybox: &Path, cli: &Path) -> Result<Vec<u8>> {
+/// nodes the kernel needs before devtmpfs, /opt/cellblock, and `extra`
+/// files (path, contents).
+fn initramfs(busybox: &Path, cli: &Path, extra: &[(&str, &[u8])]) -> Result<Vec<u8>> {
     let read = |p: &Path| fs::read(p).context(|| format!("cannot read {}", p.display()));
     let mut a = Archive::new();
     for d in [
@@ -406,6 +468,9 @@ fn initramfs(busybox: &Path, cli: &Path) -> Result<Vec<u8>> {
         return Err("rootfs/init is missing".into());
     }
 
+    for (path, data) in extra {
+        a.file(path, 0o644, data)?;
+    }
     let out = out_dir();
     for cell in QEMU_CELLS {
         let f = out.join(format!("{cell}.cell"));

@@ -114,6 +114,8 @@ const CYCLES: u32 = 50;
 /// The root shell on uart0, driven through QEMU's console socket.
 pub struct Shell {
     stream: UnixStream,
+    /// The UART it types into (0 or 1).
+    uart: usize,
     /// Commands sent so far (numbers the end markers).
     sent: u32,
 }
@@ -133,7 +135,14 @@ impl Output {
 
 impl Shell {
     fn connect(qemu: &LoggedQemu) -> Result<Shell> {
-        let sock = qemu.console.as_ref().ok_or("QEMU has no console socket")?;
+        Self::connect_to(qemu, 0)
+    }
+
+    /// A shell on `uart` (0 or 1) through QEMU's console socket.
+    pub fn connect_to(qemu: &LoggedQemu, uart: usize) -> Result<Shell> {
+        let sock = [&qemu.console, &qemu.console1][uart.min(1)]
+            .as_ref()
+            .ok_or_else(|| Error(format!("QEMU has no console socket on uart{uart}")))?;
         let started = Instant::now();
         let stream = loop {
             match UnixStream::connect(sock) {
@@ -152,14 +161,26 @@ impl Shell {
             let mut buf = [0u8; 4096];
             while matches!(drain.read(&mut buf), Ok(n) if n > 0) {}
         });
-        Ok(Shell { stream, sent: 0 })
+        Ok(Shell {
+            stream,
+            uart,
+            sent: 0,
+        })
     }
 
     /// Types `cmd` and waits for its end marker; returns its output.
     pub fn run(&mut self, qemu: &LoggedQemu, cmd: &str, timeout: Duration) -> Result<Output> {
         self.sent += 1;
         let n = self.sent;
-        let from = qemu.logs().uart0.len();
+        let log = |q: &LoggedQemu| {
+            let l = q.logs();
+            if self.uart == 0 {
+                l.uart0
+            } else {
+                l.uart1
+            }
+        };
+        let from = log(qemu).len();
         // `$?` expands only in the output, so the echoed command line never
         // matches the marker.
         let line = format!("{cmd}; echo \"@@{n}:$?@@\"\n");
@@ -169,13 +190,13 @@ impl Shell {
         let prefix = format!("@@{n}:");
         let started = Instant::now();
         loop {
-            let log = qemu.logs().uart0;
-            let new = log.get(from..).unwrap_or_default();
+            let text = log(qemu);
+            let new = text.get(from..).unwrap_or_default();
             if let Some(out) = parse_output(new, &prefix) {
                 return Ok(out);
             }
             if let Some(l) = complete_lines(new).find(|l| FATAL.iter().any(|f| l.contains(f))) {
-                return Err(Error(format!("`{cmd}`: on uart0: {l}")));
+                return Err(Error(format!("`{cmd}`: on uart{}: {l}", self.uart)));
             }
             if started.elapsed() > timeout {
                 return Err(Error(format!(
@@ -185,6 +206,11 @@ impl Shell {
             }
             thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// The socket, for typing what does not end (`reboot`).
+    pub fn stream_mut(&mut self) -> &mut UnixStream {
+        &mut self.stream
     }
 
     /// Runs `cmd` and requires exit status 0.
@@ -476,10 +502,11 @@ fn cell_checks(qemu: &mut LoggedQemu) -> Result {
 }
 
 /// `cell list` shows cell `name` in state `state`.
-fn expect_state(qemu: &mut LoggedQemu, sh: &mut Shell, name: &str, state: &str) -> Result {
+pub fn expect_state(qemu: &mut LoggedQemu, sh: &mut Shell, name: &str, state: &str) -> Result {
     let list = sh.ok(qemu, "cellblock cell list")?;
     match list_row(&list, name) {
-        Some(f) if f.get(2).is_some_and(|s| s == state) => Ok(()),
+        // States may be two words (`shut down`).
+        Some(f) if f.get(2..).is_some_and(|s| s.join(" ").starts_with(state)) => Ok(()),
         _ => Err(Error(format!(
             "{name} is not listed as {state}: {}",
             list.text()
@@ -489,7 +516,7 @@ fn expect_state(qemu: &mut LoggedQemu, sh: &mut Shell, name: &str, state: &str) 
 
 /// CPU `cpu` is Linux's again: online, and it runs a task that sleeps
 /// (so it takes its timer interrupt and the wake-up IPI).
-fn cpu_back(qemu: &LoggedQemu, sh: &mut Shell, cpu: u32) -> Result {
+pub fn cpu_back(qemu: &LoggedQemu, sh: &mut Shell, cpu: u32) -> Result {
     let online = sh.ok(
         qemu,
         &format!("cat /sys/devices/system/cpu/cpu{cpu}/online"),
@@ -510,14 +537,14 @@ fn cpu_back(qemu: &LoggedQemu, sh: &mut Shell, cpu: u32) -> Result {
 }
 
 /// The `Memory pool:` line of `cellblock info`.
-fn pool(info: &Output) -> Option<String> {
+pub fn pool(info: &Output) -> Option<String> {
     info.lines
         .iter()
         .find(|l| l.starts_with("Memory pool:"))
         .cloned()
 }
 
-fn same_pool(before: &Option<String>, info: &Output, after_what: &str) -> Result {
+pub fn same_pool(before: &Option<String>, info: &Output, after_what: &str) -> Result {
     let now = pool(info);
     match (before, &now) {
         (Some(a), Some(b)) if a == b => Ok(()),

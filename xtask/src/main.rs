@@ -15,6 +15,7 @@ mod dtbs;
 mod fuzz;
 mod image;
 mod linux;
+mod linux_cell_test;
 mod linux_smmu;
 mod linux_smmu_test;
 mod linux_test;

@@ -111,8 +111,11 @@ pub struct LoggedQemu {
     pub uarts: [PathBuf; 2],
     pub stderr: PathBuf,
     pub started: Instant,
-    /// With [`Uart0::Socket`]: the Unix socket that takes uart0's input.
+    /// With [`Uart0::Socket`] or [`Uart0::Sockets`]: the Unix socket that
+    /// takes uart0's input.
     pub console: Option<PathBuf>,
+    /// With [`Uart0::Sockets`]: uart1's.
+    pub console1: Option<PathBuf>,
 }
 
 /// Where uart0 goes besides its log file.
@@ -122,6 +125,8 @@ pub enum Uart0 {
     Log,
     /// Also a Unix socket (QEMU is the server) for typing into the console.
     Socket,
+    /// Sockets on both UARTs (a Linux cell's console is uart1).
+    Sockets,
 }
 
 /// What both UARTs printed so far.
@@ -171,20 +176,22 @@ impl LoggedQemu {
             .arg(kernel)
             .args(extra);
         // Unix socket paths are short (108 bytes): not under the work tree.
-        let console = (uart0 == Uart0::Socket).then(|| {
-            std::env::temp_dir().join(format!("cellblock-{}-{name}.sock", std::process::id()))
-        });
+        let sock = |i: usize| {
+            std::env::temp_dir().join(format!("cellblock-{}-{name}.{i}.sock", std::process::id()))
+        };
+        let console = matches!(uart0, Uart0::Socket | Uart0::Sockets).then(|| sock(0));
+        let console1 = (uart0 == Uart0::Sockets).then(|| sock(1));
         for (i, uart) in uarts.iter().enumerate() {
-            match &console {
-                Some(sock) if i == 0 => {
+            match [&console, &console1][i] {
+                Some(sock) => {
                     let _ = fs::remove_file(sock);
                     cmd.arg("-chardev")
                         .arg(format!(
-                            "socket,id=uart0,path={},server=on,wait=off,logfile={}",
+                            "socket,id=uart{i},path={},server=on,wait=off,logfile={}",
                             sock.display(),
                             uart.display()
                         ))
-                        .args(["-serial", "chardev:uart0"]);
+                        .args(["-serial", &format!("chardev:uart{i}")]);
                 }
                 _ => {
                     cmd.arg("-serial").arg(format!("file:{}", uart.display()));
@@ -208,6 +215,7 @@ impl LoggedQemu {
             stderr,
             started: Instant::now(),
             console,
+            console1,
         })
     }
 

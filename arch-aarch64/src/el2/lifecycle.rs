@@ -251,7 +251,7 @@ pub fn set_loadable(id: usize) -> Result<u64, Errno> {
     if cell.loadable.swap(true, Ordering::AcqRel) {
         return Ok(0);
     }
-    stop_cpus(&cell, CellState::ShutDown);
+    stop_cpus(&cell, CellState::ShutDown, None);
     let root = root()?;
     let mut t = root.stage2.lock();
     let rw = Access {
@@ -286,11 +286,17 @@ pub fn start(id: usize) -> Result<u64, Errno> {
     if cell.state().is_running() {
         return Err(Errno::Busy);
     }
-    let cpus = cell.cpus();
-    if !stop_cpus(&cell, cell.state()) {
+    if !stop_cpus(&cell, cell.state(), None) {
         return Err(Errno::Busy);
     }
-    clear_loadable(&cell);
+    launch(&cell)
+}
+
+/// Starts `cell`, whose CPUs are parked (or about to park: the calling
+/// one), at its entry on its first CPU.
+fn launch(cell: &Cell) -> Result<u64, Errno> {
+    let cpus = cell.cpus();
+    clear_loadable(cell);
     for r in cell.config.memory.iter().filter(|r| !r.has(MemFlag::Io)) {
         clean_invalidate_dcache(r.phys_start, r.size);
     }
@@ -303,15 +309,16 @@ pub fn start(id: usize) -> Result<u64, Errno> {
     for &c in &cpus {
         CPUS[c].set_state(CpuState::Parked);
     }
-    gicglue::route_spis(&cell);
-    iommu::set_streams(&cell, true);
+    gicglue::route_spis(cell);
+    iommu::set_streams(cell, true);
     cell.set_state(CellState::Running);
     let Some(&first) = cpus.first() else {
         return Err(Errno::Inval);
     };
     println!(
-        "cell \"{}\" (id {id}) starts on CPUs {cpus:?} at {:#x}",
+        "cell \"{}\" (id {}) starts on CPUs {cpus:?} at {:#x}",
         cell.name(),
+        cell.id,
         cell.config.entry
     );
     setup::start_cpu(
@@ -324,12 +331,49 @@ pub fn start(id: usize) -> Result<u64, Errno> {
     Ok(0)
 }
 
-/// Asks every CPU of `cell` to park and waits until they have; the cell
-/// takes state `state` first so that none re-enters it. Returns whether all
-/// of them arrived in time.
-fn stop_cpus(cell: &Cell, state: CellState) -> bool {
+/// PSCI SYSTEM_OFF or SYSTEM_RESET from a non-root cell: that cell alone
+/// shuts down (state `shut down`, as after `cell shutdown`) or restarts
+/// at its entry, as `cell start` would; the machine and the other cells
+/// run on. The calling CPU parks on its way out of EL2.
+pub fn power_off_calling_cell(reset: bool) {
+    let cell = traps::current_cell();
+    let me = super::cpu::current_id();
+    println!(
+        "cell \"{}\" requests {} (PSCI)",
+        cell.name(),
+        if reset { "a restart" } else { "power-off" }
+    );
+    iommu::set_streams(&cell, false);
+    if !stop_cpus(&cell, CellState::ShutDown, Some(me)) {
+        setup::fail_cell(
+            &cell,
+            Fault {
+                what: String::from("CPUs did not stop for the power-off"),
+                ipa: 0,
+                esr: 0,
+                pc: 0,
+                cpu: me,
+            },
+        );
+    } else if reset {
+        let _ = launch(&cell);
+    } else {
+        println!("cell \"{}\" shut down", cell.name());
+    }
+    CPUS[me].park_request.store(true, Ordering::Release);
+}
+
+/// Asks every CPU of `cell` but `except` (the calling one, which parks on
+/// its way out of EL2) to park and waits until they have; the cell takes
+/// state `state` first so that none re-enters it. Returns whether all of
+/// them arrived in time.
+fn stop_cpus(cell: &Cell, state: CellState, except: Option<usize>) -> bool {
     cell.set_state(state);
-    let cpus = cell.cpus();
+    let cpus: Vec<usize> = cell
+        .cpus()
+        .into_iter()
+        .filter(|&c| Some(c) != except)
+        .collect();
     for &c in &cpus {
         *CPUS[c].mailbox.lock() = None;
         if !CPUS[c].waiting.load(Ordering::Acquire) {
@@ -374,7 +418,7 @@ pub fn shutdown(id: usize) -> Result<u64, Errno> {
         comm::REPLY_APPROVED => {
             c.write(comm::OFF_MSG_TO_CELL, comm::MSG_NONE);
             cell.shutdown_requested_at.store(0, Ordering::Release);
-            stop_cpus(&cell, CellState::ShutDown);
+            stop_cpus(&cell, CellState::ShutDown, None);
             println!("cell \"{}\" shut down", cell.name());
             Ok(0)
         }
@@ -394,7 +438,7 @@ pub fn shutdown(id: usize) -> Result<u64, Errno> {
                 pc: 0,
                 cpu: cell.cpus().first().copied().unwrap_or(0),
             });
-            stop_cpus(&cell, CellState::Failed);
+            stop_cpus(&cell, CellState::Failed, None);
             for c in cell.cpus() {
                 CPUS[c].set_state(CpuState::Failed);
             }
@@ -410,7 +454,7 @@ pub fn shutdown(id: usize) -> Result<u64, Errno> {
 pub fn destroy(id: usize) -> Result<u64, Errno> {
     let cell = target(id)?;
     let root = root()?;
-    if !stop_cpus(&cell, CellState::ShutDown) {
+    if !stop_cpus(&cell, CellState::ShutDown, None) {
         return Err(Errno::Busy);
     }
     clear_loadable(&cell);

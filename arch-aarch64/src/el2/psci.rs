@@ -1,17 +1,18 @@
 //! PSCI and SMCCC emulation for cells (SMC trapped by HCR_EL2.TSC). CPUs
-//! may be switched on and off only within the calling cell; SYSTEM_OFF and
-//! SYSTEM_RESET are honoured for the root cell only, as are SiP and OEM
-//! firmware calls, which are passed to the firmware.
+//! may be switched on and off only within the calling cell. SYSTEM_OFF and
+//! SYSTEM_RESET of the root cell go to the firmware (the machine); from any
+//! other cell they shut down or restart that cell alone. SiP and OEM
+//! firmware calls are passed to the firmware for the root cell only.
 
 use core::sync::atomic::Ordering;
 use hv_core::abi::CpuState;
 use smccc::arch::{SMCCC_ARCH_FEATURES, SMCCC_VERSION};
-use smccc::psci::error::{ALREADY_ON, DENIED, INVALID_PARAMETERS, NOT_SUPPORTED};
+use smccc::psci::error::{ALREADY_ON, INVALID_PARAMETERS, NOT_SUPPORTED};
 use smccc::psci::*;
 
 use super::boot::TrapFrame;
 use super::cpu::{StartRequest, CPUS};
-use super::{setup, traps};
+use super::{lifecycle, setup, traps};
 
 /// PSCI 1.1 / SMCCC 1.1.
 const VERSION_1_1: i64 = 0x1_0001;
@@ -55,7 +56,10 @@ pub fn handle(frame: &mut TrapFrame) {
             if traps::current_cell().id == 0 {
                 setup::system_off_or_reset(fid == PSCI_SYSTEM_RESET)
             } else {
-                i64::from(DENIED)
+                // Does not return: the calling CPU parks (or re-enters
+                // the restarted cell) on its way out of EL2.
+                lifecycle::power_off_calling_cell(fid == PSCI_SYSTEM_RESET);
+                0
             }
         }
         _ if is_firmware_service(fid) && traps::current_cell().id == 0 => {
