@@ -1,5 +1,5 @@
 //! QEMU scenario of a Linux non-root cell beside the Linux root cell (part
-//! of `cargo xtask test`), `linux-cell-gicv3`:
+//! of `cargo xtask test`), `linux-cell-gicv3` and `linux-cell-gicv2`:
 //! - the root shell (uart0) destroys /init's gic-demo and runs `cellblock
 //!   cell linux` with the same Debian kernel and a busybox initramfs on
 //!   CPUs 2-3 and 256 MiB; the cell's Linux reaches its userspace marker
@@ -31,7 +31,7 @@ const CELL_BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 const TAIL_LINES: usize = 40;
 
 pub fn names() -> Vec<String> {
-    vec!["linux-cell-gicv3".to_owned()]
+    vec!["linux-cell-gicv3".to_owned(), "linux-cell-gicv2".to_owned()]
 }
 
 /// The `cellblock cell linux` command line of the scenario.
@@ -40,14 +40,16 @@ pub fn cell_linux_command() -> String {
 }
 
 pub fn run(tools: &Tools, name: &str) -> Result {
-    if name != "linux-cell-gicv3" {
-        return Err(Error(format!("no Linux cell scenario named {name}")));
-    }
+    let gic = match name {
+        "linux-cell-gicv3" => 3,
+        "linux-cell-gicv2" => 2,
+        _ => return Err(Error(format!("no Linux cell scenario named {name}"))),
+    };
     let mut qemu = LoggedQemu::start_with(
         tools,
         name,
-        Machine::hypervisor(3),
-        &linux_image(3),
+        Machine::hypervisor(gic),
+        &linux_image(gic),
         &[],
         Uart0::Sockets,
     )?;
