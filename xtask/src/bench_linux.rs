@@ -1,6 +1,7 @@
 //! `cargo xtask bench linux`: Linux's boot to userspace bare and as the
-//! root cell under Cellblock, and the time `/init` takes to create, load
-//! and start the gic-demo cell.
+//! root cell under Cellblock, the time `/init` takes to create, load and
+//! start the gic-demo cell, and the boot of a Linux non-root cell (`cell
+//! linux`, 2 CPUs) against the same kernel and initramfs bare on 2 CPUs.
 //!
 //! Both runs use `-icount shift=4,sleep=off` with a fixed DTB and RTC, so
 //! the emulated clock follows the executed instructions. Time is read by
@@ -17,11 +18,17 @@ use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(900);
 const USERSPACE_AT: &str = "Cellblock root cell: userspace at counter ";
+const CELL_USERSPACE_AT: &str = "Cellblock Linux cell: userspace at counter ";
 const DEMO_STARTED: &str = "Cellblock root cell: gic-demo created, loaded and started in ";
 
 /// Seconds since reset from `... userspace at counter TICKS HZ (S s)`.
 fn userspace_secs(line: &str) -> Option<f64> {
-    let rest = line.split_once(USERSPACE_AT)?.1;
+    counter_after(line, USERSPACE_AT)
+}
+
+/// Seconds from the `counter TICKS HZ` after `prefix` in `line`.
+fn counter_after(line: &str, prefix: &str) -> Option<f64> {
+    let rest = line.split_once(prefix)?.1;
     let mut words = rest.split_whitespace();
     let ticks: f64 = words.next()?.parse().ok()?;
     let hz: f64 = words.next()?.parse().ok()?;
@@ -126,6 +133,123 @@ pub fn linux(tools: &Tools) -> Result {
     println!(
         "gic-demo cell create + load + start from the root cell: {:.1} ms",
         demo as f64 / 1000.0
+    );
+    linux_cell(tools)
+}
+
+/// The Linux non-root cell's boot against the same kernel and initramfs
+/// bare (EL1, QEMU's DTB, 2 CPUs, 256 MiB).
+fn linux_cell(tools: &Tools) -> Result {
+    let bare_machine = Machine {
+        gic: 3,
+        virtualization: false,
+        smp: 2,
+        deterministic: true,
+    };
+    let mut bare_args = bare_machine.args();
+    if let Some(m) = bare_args.iter().position(|a| a == "-m") {
+        bare_args[m + 1] = "256M".into();
+    }
+    let bare_extra = vec![
+        "-initrd".to_owned(),
+        rel(&out_dir().join("linux-cell-initramfs.cpio")),
+        "-append".to_owned(),
+        "console=ttyAMA0".to_owned(),
+    ];
+    println!(
+        "xtask: bare Linux-cell baseline: qemu-system-aarch64 {} -kernel target/cellblock/Image {}",
+        bare_args.join(" "),
+        bare_extra.join(" ")
+    );
+    let mut bare = LoggedQemu::start_with_args(
+        tools,
+        "bench-linux-cell-bare",
+        bare_args,
+        &out_dir().join("Image"),
+        &bare_extra,
+        Uart0::Log,
+    )?;
+    let result =
+        bare.wait_for(
+            TIMEOUT,
+            "the cell's userspace counter line",
+            |logs| match complete_lines(&logs.uart0)
+                .find_map(|l| counter_after(l, CELL_USERSPACE_AT))
+            {
+                Some(s) => Poll::Done(s),
+                None => Poll::Pending,
+            },
+        );
+    let value = result.as_ref().ok().copied();
+    bare.conclude(result.map(|_| ()), 20)?;
+    let bare_secs = value.unwrap_or(0.0);
+
+    let machine = Machine {
+        deterministic: true,
+        ..Machine::hypervisor(3)
+    };
+    println!(
+        "xtask: Linux cell: qemu-system-aarch64 {} -kernel {}, then in the root shell: {}",
+        machine.args().join(" "),
+        rel(&linux_image(3)),
+        crate::linux_cell_test::cell_linux_command()
+    );
+    let mut qemu = LoggedQemu::start_with(
+        tools,
+        "bench-linux-cell",
+        machine,
+        &linux_image(3),
+        &[],
+        Uart0::Socket,
+    )?;
+    let measured = (|| {
+        let mut sh = crate::linux_test::shell(&mut qemu)?;
+        sh.ok(&qemu, "cellblock cell destroy gic-demo")?;
+        let out = sh.ok(
+            &qemu,
+            &format!(
+                "cellblock counter; {}; cellblock counter",
+                crate::linux_cell_test::cell_linux_command()
+            ),
+        )?;
+        let counters: Vec<f64> = out
+            .lines
+            .iter()
+            .filter_map(|l| counter_after(l, "counter "))
+            .collect();
+        let [before, after] = counters[..] else {
+            return Err(crate::util::Error(format!(
+                "no counter lines around `cell linux`: {}",
+                out.text()
+            )));
+        };
+        let up = qemu.wait_for(
+            qemu.started.elapsed() + TIMEOUT,
+            "the cell's userspace counter line",
+            |logs| match complete_lines(&logs.uart1)
+                .find_map(|l| counter_after(l, CELL_USERSPACE_AT))
+            {
+                Some(s) => Poll::Done(s),
+                None => Poll::Pending,
+            },
+        )?;
+        Ok((before, after, up))
+    })();
+    let value = measured.as_ref().ok().copied();
+    qemu.conclude(measured.map(|_| ()), 20)?;
+    let (before, after, up) = value.unwrap_or_default();
+    println!();
+    println!("Linux non-root cell (2 CPUs), emulated time, -icount shift=4:");
+    println!("  bare, reset to userspace        {bare_secs:>8.3} s");
+    println!(
+        "  `cell linux` command            {:>8.3} s  (gunzip, create, load, start)",
+        after - before
+    );
+    println!("  cell, command end to userspace  {:>8.3} s", up - after);
+    println!("  cell, command start to userspace {:>7.3} s", up - before);
+    println!(
+        "  ratio cell boot/bare            {:>8.3}x  (command end to userspace / bare)",
+        (up - after) / bare_secs
     );
     Ok(())
 }

@@ -119,7 +119,7 @@ pub fn build(tools: &Tools) -> Result {
         ]))?;
     }
 
-    let guest = guest_initramfs(&busybox)?;
+    let guest = guest_initramfs(&busybox, &musl_cli)?;
     let guest_path = out.join("linux-cell-initramfs.cpio");
     fs::write(&guest_path, &guest).context(|| format!("cannot write {}", guest_path.display()))?;
     let kernel_gz = gzipped_kernel(&out.join("Image"))?;
@@ -379,8 +379,9 @@ fn gzipped_kernel(image: &Path) -> Result<Vec<u8>> {
         })
 }
 
-/// The Linux cell's initramfs: busybox and `guestfs/` (its /init).
-fn guest_initramfs(busybox: &Path) -> Result<Vec<u8>> {
+/// The Linux cell's initramfs: busybox, `guestfs/` (its /init) and the
+/// CLI (for `cellblock counter`).
+fn guest_initramfs(busybox: &Path, cli: &Path) -> Result<Vec<u8>> {
     let mut a = Archive::new();
     for d in [
         "bin", "sbin", "usr/bin", "usr/sbin", "dev", "proc", "sys", "tmp", "root",
@@ -395,6 +396,11 @@ fn guest_initramfs(busybox: &Path) -> Result<Vec<u8>> {
     for applet in APPLETS {
         a.symlink(&format!("bin/{applet}"), "busybox")?;
     }
+    a.file(
+        "usr/bin/cellblock",
+        0o755,
+        &fs::read(cli).context(|| format!("cannot read {}", cli.display()))?,
+    )?;
     add_tree(&mut a, &root().join("guestfs"), "")?;
     if !a.contains("init") {
         return Err("guestfs/init is missing".into());

@@ -158,6 +158,19 @@ impl LoggedQemu {
         extra: &[String],
         uart0: Uart0,
     ) -> Result<Self> {
+        Self::start_with_args(tools, name, machine.args(), kernel, extra, uart0)
+    }
+
+    /// [`LoggedQemu::start_with`] with the machine's arguments as given
+    /// (e.g. [`Machine::args`] with another `-m`).
+    pub fn start_with_args(
+        tools: &Tools,
+        name: &str,
+        machine_args: Vec<String>,
+        kernel: &Path,
+        extra: &[String],
+        uart0: Uart0,
+    ) -> Result<Self> {
         let dir = log_dir();
         fs::create_dir_all(&dir).context(|| format!("cannot create {}", dir.display()))?;
         let uarts = [0, 1].map(|i| dir.join(format!("{name}.uart{i}.log")));
@@ -169,7 +182,7 @@ impl LoggedQemu {
             fs::File::create(&stderr).context(|| format!("cannot create {}", stderr.display()))?;
         let mut cmd = Command::new(&tools.qemu);
         cmd.current_dir(root())
-            .args(machine.args())
+            .args(machine_args)
             .args(["-nodefaults", "-display", "none", "-monitor", "none"])
             .arg("-no-reboot")
             .arg("-kernel")
