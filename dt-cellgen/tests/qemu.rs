@@ -7,7 +7,8 @@ use common::fixture;
 use dt_cellgen::board::Board;
 use dt_cellgen::cell::{device_from_board, device_from_system, generate_cell, CellRequest};
 use dt_cellgen::dtb::{
-    guest_dtb, guest_dtb_on, root_dtb, GuestOptions, GuestPlatform, RootOptions, MGMT_COMPATIBLE,
+    fit_guest_dtb, guest_dtb, guest_dtb_on, root_dtb, GuestOptions, GuestPlatform, RootOptions,
+    MGMT_COMPATIBLE,
 };
 use dt_cellgen::output::system_toml;
 use dt_cellgen::system::{generate_system, SystemOptions};
@@ -328,6 +329,45 @@ fn guest_dtb_from_the_board_alone_and_hidden_ram() {
     assert_eq!(cpu_regs(&t), vec![3]);
     // The top MiB of the cell's 2 MiB is left out of /memory.
     assert_eq!(memory_regs(&t), vec![(0x4000_0000, 1 << 20)]);
+}
+
+#[test]
+fn a_given_guest_dtb_is_fitted_to_the_layout() {
+    let (board, sys, _) = system("qemu-virt-gicv3.dtb", 64 << 20);
+    let cell = demo_cell(&sys, &board);
+    let given = guest_dtb(&board, &sys, &cell, &GuestOptions::default()).expect("guest DTB");
+    let bytes = fit_guest_dtb(
+        &given,
+        Some("console=ttyAMA0 quiet"),
+        Some((0x4010_0000, 0x1000)),
+        (0x4018_0000, 0x8_0000),
+    )
+    .expect("fitted");
+    let t = Tree::parse(&bytes).expect("fitted DTB parses back");
+    let chosen = t.find("/chosen").unwrap();
+    assert_eq!(
+        t.str_prop(chosen, "bootargs").unwrap(),
+        Some("console=ttyAMA0 quiet")
+    );
+    assert_eq!(
+        t.cells(chosen, "linux,initrd-start").unwrap(),
+        Some(vec![0, 0x4010_0000])
+    );
+    let loader = t
+        .find("/reserved-memory/cellblock-loader@40180000")
+        .expect("reserved boot area");
+    assert_eq!(t.raw_reg(loader).unwrap(), vec![(0x4018_0000, 0x8_0000)]);
+    assert!(t.prop(loader, "no-map").is_some());
+    // Without --cmdline the DTB's own bootargs stay.
+    let kept = fit_guest_dtb(&bytes, None, None, (0x4018_0000, 0x8_0000)).unwrap();
+    let t = Tree::parse(&kept).unwrap();
+    let chosen = t.find("/chosen").unwrap();
+    assert_eq!(
+        t.str_prop(chosen, "bootargs").unwrap(),
+        Some("console=ttyAMA0 quiet")
+    );
+    assert!(fit_guest_dtb(b"not a dtb", None, None, (0, 0x1000)).is_err());
+    dtc_accepts(&bytes, "fitted");
 }
 
 /// `dtc` decompiles the DTB (skipped only when dtc is absent outside CI).

@@ -657,3 +657,78 @@ fn region_lookup() {
     assert_eq!(cell_to_phys(&regions, 0x4040_0000, 0), None);
     assert_eq!(cell_to_phys(&regions, u64::MAX, 1), None);
 }
+
+/// A tiny arm64 Image: the header (magic, `image_size`) and some code.
+fn tiny_image() -> Vec<u8> {
+    let mut img = vec![0u8; 0x1000];
+    img[16..24].copy_from_slice(&0x2_0000u64.to_le_bytes());
+    img[0x38..0x3c].copy_from_slice(b"ARM\x64");
+    img
+}
+
+fn linux_args(dir: &Path) -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    vec![
+        "cell".into(),
+        "linux".into(),
+        root.join("configs/cells/qemu-linux.toml")
+            .display()
+            .to_string(),
+        write(dir, "Image", &tiny_image()),
+        "--initrd".into(),
+        write(dir, "initrd", b"070701 an initramfs"),
+        "--board-dtb".into(),
+        root.join("dt-cellgen/tests/fixtures/qemu-virt-gicv3.dtb")
+            .display()
+            .to_string(),
+    ]
+}
+
+#[test]
+fn cell_linux_creates_loads_and_starts_at_the_stub() {
+    let (dir, mut hv) = setup("cell-linux");
+    let args = linux_args(&dir);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = ok(&mut hv, &args);
+    assert_eq!(out[0], "Cell \"linux\" created (id 1)");
+    assert!(
+        out.last().unwrap().contains("Linux at 0x6e000000"),
+        "{out:?}"
+    );
+    let cell = hv.by_name("linux").unwrap();
+    assert_eq!(cell.state, CellState::Running);
+    // Entry: the stub at the boot area, x0 its copy list.
+    let boot = cell.config.entry;
+    assert_eq!(
+        cell.config.entry_x0,
+        Some(boot + crate::linux::BLOCK_OFFSET)
+    );
+    assert_eq!(boot % 0x20_0000, 0);
+    assert!(boot > 0x6e00_0000 && boot < 0x7e00_0000);
+    let stub = hv.memory.iter().find(|(pa, _)| *pa == boot).expect("stub");
+    assert_eq!(&stub.1[..4], &crate::linux::STUB[0].to_le_bytes());
+    // The kernel and initrd are in the boot area (identity-mapped cell).
+    let image = tiny_image();
+    assert!(hv.memory.iter().any(|(pa, d)| *pa > boot && *d == image));
+    assert!(!online(&hv, 2) && !online(&hv, 3));
+}
+
+#[test]
+fn cell_linux_undoes_the_create_when_start_fails() {
+    let (dir, mut hv) = setup("cell-linux-refused");
+    hv.refuse.push((Hypercall::CellStart, Errno::Busy));
+    let args = linux_args(&dir);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let e = fails(&mut hv, &args);
+    assert!(e.contains("start refused"), "{e}");
+    assert!(hv.by_name("linux").is_none(), "the cell is destroyed again");
+    assert!(online(&hv, 2) && online(&hv, 3), "CPUs back in Linux");
+
+    // A kernel that is no arm64 Image changes nothing.
+    let mut bad = linux_args(&dir);
+    bad[3] = write(&dir, "vmlinux", b"\x7fELF...");
+    let bad: Vec<&str> = bad.iter().map(String::as_str).collect();
+    let e = fails(&mut hv, &bad);
+    assert!(e.contains("not an arm64 Image"), "{e}");
+    assert_eq!(hv.count(Hypercall::CellCreate), 1);
+}
