@@ -35,6 +35,25 @@ fn counter_after(line: &str, prefix: &str) -> Option<f64> {
     (hz > 0.0).then_some(ticks / hz)
 }
 
+/// The seconds of the first `PREFIX counter TICKS HZ` line in `log`.
+fn counter_in(log: &str, prefix: &str) -> Poll<f64> {
+    match complete_lines(log).find_map(|l| counter_after(l, prefix)) {
+        Some(s) => Poll::Done(s),
+        None => Poll::Pending,
+    }
+}
+
+/// Waits for that line on uart0 of `qemu`, then stops QEMU (keeping its
+/// logs if the line did not come).
+fn counter_of(mut qemu: LoggedQemu, timeout: Duration, prefix: &str) -> Result<f64> {
+    let result = qemu.wait_for(timeout, &format!("`{prefix}...` on uart0"), |logs| {
+        counter_in(&logs.uart0, prefix)
+    });
+    let value = result.as_ref().ok().copied();
+    qemu.conclude(result.map(|_| ()), 20)?;
+    Ok(value.unwrap_or(0.0))
+}
+
 /// Microseconds from `... started in N us of emulated time`.
 fn demo_us(line: &str) -> Option<u64> {
     line.split_once(DEMO_STARTED)?
@@ -75,7 +94,7 @@ pub fn linux(tools: &Tools) -> Result {
         rel(&linux_image(3))
     );
 
-    let mut bare = LoggedQemu::start_with(
+    let bare = LoggedQemu::start_with(
         tools,
         "bench-linux-bare",
         bare_machine,
@@ -83,20 +102,7 @@ pub fn linux(tools: &Tools) -> Result {
         &bare_extra,
         Uart0::Log,
     )?;
-    let bare_secs =
-        bare.wait_for(
-            TIMEOUT,
-            "the userspace counter line",
-            |logs| match complete_lines(&logs.uart0).find_map(userspace_secs) {
-                Some(s) => Poll::Done(s),
-                None => Poll::Pending,
-            },
-        );
-    let bare_secs = {
-        let value = bare_secs.as_ref().ok().copied();
-        bare.conclude(bare_secs.map(|_| ()), 20)?;
-        value.unwrap_or(0.0)
-    };
+    let bare_secs = counter_of(bare, TIMEOUT, USERSPACE_AT)?;
 
     let mut cell = LoggedQemu::start_with(
         tools,
@@ -161,7 +167,7 @@ fn linux_cell(tools: &Tools) -> Result {
         bare_args.join(" "),
         bare_extra.join(" ")
     );
-    let mut bare = LoggedQemu::start_with_args(
+    let bare = LoggedQemu::start_with_args(
         tools,
         "bench-linux-cell-bare",
         bare_args,
@@ -169,20 +175,7 @@ fn linux_cell(tools: &Tools) -> Result {
         &bare_extra,
         Uart0::Log,
     )?;
-    let result =
-        bare.wait_for(
-            TIMEOUT,
-            "the cell's userspace counter line",
-            |logs| match complete_lines(&logs.uart0)
-                .find_map(|l| counter_after(l, CELL_USERSPACE_AT))
-            {
-                Some(s) => Poll::Done(s),
-                None => Poll::Pending,
-            },
-        );
-    let value = result.as_ref().ok().copied();
-    bare.conclude(result.map(|_| ()), 20)?;
-    let bare_secs = value.unwrap_or(0.0);
+    let bare_secs = counter_of(bare, TIMEOUT, CELL_USERSPACE_AT)?;
 
     let machine = Machine {
         deterministic: true,
@@ -226,12 +219,7 @@ fn linux_cell(tools: &Tools) -> Result {
         let up = qemu.wait_for(
             qemu.started.elapsed() + TIMEOUT,
             "the cell's userspace counter line",
-            |logs| match complete_lines(&logs.uart1)
-                .find_map(|l| counter_after(l, CELL_USERSPACE_AT))
-            {
-                Some(s) => Poll::Done(s),
-                None => Poll::Pending,
-            },
+            |logs| counter_in(&logs.uart1, CELL_USERSPACE_AT),
         )?;
         Ok((before, after, up))
     })();
