@@ -392,6 +392,29 @@ fn dtc_accepts(bytes: &[u8], what: &str) {
     }
 }
 
+/// configs/cells/qemu-linux.toml is what dt-cellgen writes for it (the
+/// command is in its header), so a change of the generator or of the Linux
+/// system config that would change it shows here.
+#[test]
+fn checked_in_linux_cell_config_is_dt_cellgens() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
+    let sys: SystemConfig = toml::from_str(&read("configs/qemu-arm64-gicv3-linux.toml")).unwrap();
+    let kept: hv_core::config::CellConfig =
+        toml::from_str(&read("configs/cells/qemu-linux.toml")).unwrap();
+    let board = Board::from_dtb(&fixture("qemu-virt-gicv3.dtb")).unwrap();
+    let uart = device_from_board(&board, "/pl011@9040000").unwrap();
+    let req = CellRequest {
+        name: "linux".into(),
+        cpus: vec![2, 3],
+        mem: 256 << 20,
+        devices: vec!["/pl011@9040000".into()],
+        ipa: Some(0x6e00_0000),
+    };
+    let generated = generate_cell(&sys, &[], &req, &[uart]).unwrap();
+    assert_eq!(kept, generated);
+}
+
 /// The hand-kept QEMU test configs describe the board exactly as QEMU's DTB
 /// does (CPUs, RAM, GIC, PSCI, console, hypervisor placement), and every
 /// device they map lies in a window dt-cellgen finds.
