@@ -5,9 +5,10 @@
 //!   CPUs 2-3 and 256 MiB; the cell's Linux reaches its userspace marker
 //!   on uart1 while the root shell answers;
 //! - `reboot` in the cell restarts that cell only (its userspace comes
-//!   again), `poweroff` leaves it `shut down`; the root runs on;
-//! - destroy gives CPUs 2 and 3 back to the root's Linux and the memory
-//!   pool use returns to where it was;
+//!   again), `poweroff` leaves it `shut down`; the root runs on; `cell
+//!   start` from the root boots it again;
+//! - destroy (of the running cell) gives CPUs 2 and 3 back to the root's
+//!   Linux and the memory pool use returns to where it was;
 //! - a second `cell linux` boots again; a `/dev/mem` read of the root's RAM
 //!   from inside it makes that cell `failed` (IPA of the access recorded),
 //!   and the root still answers.
@@ -159,7 +160,13 @@ fn checks(qemu: &mut LoggedQemu) -> Result {
     expect_state(qemu, &mut sh, "linux", "shut down")?;
     sh.ok(qemu, "echo root answers after the cell powered off")?;
 
-    // destroy: CPUs and RAM back.
+    // `cell start` from the root boots it again (through the stub).
+    let booted = count_lines(&qemu.logs().uart1, CELL_MARKER);
+    sh.ok(qemu, "cellblock cell start linux")?;
+    wait_cell_up(qemu, booted + 1)?;
+    expect_state(qemu, &mut sh, "linux", "running")?;
+
+    // destroy while it runs: CPUs and RAM back.
     sh.ok(qemu, "cellblock cell destroy linux")?;
     cpu_back(qemu, &mut sh, 2)?;
     cpu_back(qemu, &mut sh, 3)?;
