@@ -75,6 +75,21 @@ impl Sequence {
         }
     }
 
+    /// The state after `received` messages, the last one `last`, `errors`
+    /// of them out of sequence (for a caller that keeps the fields apart).
+    pub const fn resume(last: u64, received: u64, errors: u64) -> Self {
+        Self {
+            last,
+            received,
+            errors,
+        }
+    }
+
+    /// The last number received (0: none yet).
+    pub fn last(&self) -> u64 {
+        self.last
+    }
+
     /// Records message `got`.
     pub fn record(&mut self, got: u64) -> Seen {
         let expected = self.last.wrapping_add(1);
@@ -134,6 +149,9 @@ mod tests {
         assert_eq!(s.record(4), Seen::Lost { expected: 3 });
         assert_eq!(s.record(3), Seen::Reordered { expected: 5 });
         assert_eq!((s.received, s.errors), (5, 3));
+        let mut r = Sequence::resume(s.last(), s.received, s.errors);
+        assert_eq!(r.record(4), Seen::InOrder);
+        assert_eq!(r, Sequence::resume(4, 6, 3));
     }
 
     #[test]

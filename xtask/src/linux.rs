@@ -42,7 +42,12 @@ pub const USERSPACE_MARKER: &str = "Cellblock root cell: Linux userspace up";
 /// The CLI for the root cell: static, for aarch64 Linux.
 const MUSL_TARGET: &str = "aarch64-unknown-linux-musl";
 /// Cell configs compiled to `.cell` for /opt/cellblock.
-const QEMU_CELLS: [&str; 2] = ["qemu-gic-demo", "qemu-probe"];
+const QEMU_CELLS: [&str; 4] = [
+    "qemu-gic-demo",
+    "qemu-probe",
+    "qemu-ivshmem-demo",
+    "qemu-ivshmem-intruder",
+];
 /// Busybox applets linked in the initramfs (init runs
 /// `busybox --install -s` for the rest).
 const APPLETS: [&str; 12] = [
