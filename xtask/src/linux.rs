@@ -124,7 +124,14 @@ pub fn build(tools: &Tools) -> Result {
         ]))?;
     }
 
-    let initramfs = initramfs(&busybox, &musl_cli)?;
+    let version = kernel
+        .parent()
+        .and_then(|d| d.file_name())
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| Error(format!("{}: no version directory", kernel.display())))?
+        .to_owned();
+    let input = crate::linux_smmu::input_modules(&version)?;
+    let initramfs = initramfs(&busybox, &musl_cli, &input)?;
     let initrd_path = out.join("initramfs.cpio");
     fs::write(&initrd_path, &initramfs)
         .context(|| format!("cannot write {}", initrd_path.display()))?;
@@ -383,9 +390,16 @@ fn check_aarch64_elf(data: &[u8]) -> std::result::Result<(), &'static str> {
     Ok(())
 }
 
+/// Where the root initramfs keeps the input modules (gpio_keys, evdev:
+/// ivshmem doorbells as input events) and the file /init reads their load
+/// order from.
+const INPUT_MODULES_DIR: &str = "lib/modules/input";
+const INPUT_ORDER_FILE: &str = "lib/modules/cellblock-input.order";
+
 /// The initramfs: `rootfs/` (init and friends), busybox, the CLI, device
-/// nodes the kernel needs before devtmpfs, and /opt/cellblock.
-fn initramfs(busybox: &Path, cli: &Path) -> Result<Vec<u8>> {
+/// nodes the kernel needs before devtmpfs, /opt/cellblock, and the input
+/// modules `input` (in load order).
+fn initramfs(busybox: &Path, cli: &Path, input: &[(String, Vec<u8>)]) -> Result<Vec<u8>> {
     let read = |p: &Path| fs::read(p).context(|| format!("cannot read {}", p.display()));
     let mut a = Archive::new();
     for d in [
@@ -437,6 +451,14 @@ fn initramfs(busybox: &Path, cli: &Path) -> Result<Vec<u8>> {
         let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         a.file(&format!("opt/cellblock/{name}"), 0o644, &read(&f)?)?;
     }
+    a.dir(INPUT_MODULES_DIR, 0o755)?;
+    let mut order = String::new();
+    for (file, data) in input {
+        a.file(&format!("{INPUT_MODULES_DIR}/{file}"), 0o644, data)?;
+        order.push_str(file);
+        order.push('\n');
+    }
+    a.file(INPUT_ORDER_FILE, 0o644, order.as_bytes())?;
     Ok(a.finish())
 }
 
