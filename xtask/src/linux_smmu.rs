@@ -190,7 +190,7 @@ pub fn input_modules(version: &str) -> Result<Vec<(String, Vec<u8>)>> {
 
 /// `wanted` and their dependencies from the `.ko` files in `dir`.
 fn modules_from(dir: &Path, version: &str, wanted: &[&str]) -> Result<Vec<(String, Vec<u8>)>> {
-    let available: Vec<PathBuf> = fs::read_dir(&dir)
+    let available: Vec<PathBuf> = fs::read_dir(dir)
         .context(|| format!("cannot read {}", dir.display()))?
         .flatten()
         .map(|e| e.path())
