@@ -14,6 +14,7 @@ mod debian;
 mod dtbs;
 mod fuzz;
 mod image;
+mod ivshmem_test;
 mod linux;
 mod linux_smmu;
 mod linux_smmu_test;
