@@ -61,7 +61,12 @@ pub fn run(tools: &Tools, name: &str) -> Result {
 }
 
 /// Runs `cmd` in the shell with `timeout`; requires exit status 0.
-fn ok(qemu: &LoggedQemu, sh: &mut Shell, cmd: &str, timeout: Duration) -> Result<Output> {
+pub(crate) fn ok(
+    qemu: &LoggedQemu,
+    sh: &mut Shell,
+    cmd: &str,
+    timeout: Duration,
+) -> Result<Output> {
     let out = sh.run(qemu, cmd, timeout)?;
     println!("  $ {cmd}\n    {}", out.text());
     if out.status == 0 {
@@ -94,7 +99,9 @@ fn wait_line(qemu: &mut LoggedQemu, uart1: bool, parts: &[&str], timeout: Durati
     })
 }
 
-fn checks(qemu: &mut LoggedQemu) -> Result {
+/// Takes the root shell, replaces /init's gic-demo by ivshmem-demo and
+/// waits until ivshmem-demo is ready.
+pub(crate) fn start_demo(qemu: &mut LoggedQemu) -> Result<Shell> {
     let mut sh = shell(qemu)?;
     ok(
         qemu,
@@ -115,7 +122,11 @@ fn checks(qemu: &mut LoggedQemu) -> Result {
         &["ivshmem-demo: link 0 ready (peer up)"],
         COMMAND_TIMEOUT,
     )?;
+    Ok(sh)
+}
 
+fn checks(qemu: &mut LoggedQemu) -> Result {
+    let mut sh = start_demo(qemu)?;
     let ping = format!("cellblock ivshmem ping 0 --count {MESSAGES}");
     let out = ok(qemu, &mut sh, &ping, PING_TIMEOUT)?;
     let summary =
