@@ -61,6 +61,7 @@ pub struct Summary {
     pub total_ns: u128,
     pub min_ns: u128,
     pub max_ns: u128,
+    pub median_ns: u128,
 }
 
 impl Summary {
@@ -68,13 +69,14 @@ impl Summary {
     pub fn line(&self, id: u32, mode: Mode) -> String {
         let avg = self.total_ns / u128::from(self.messages.max(1));
         format!(
-            "ivshmem link {id}: {} messages, {} doorbells received, 0 errors, round trip ({}) avg {avg} ns, min {} ns, max {} ns",
+            "ivshmem link {id}: {} messages, {} doorbells received, 0 errors, round trip ({}) avg {avg} ns, median {} ns, min {} ns, max {} ns",
             self.messages,
             self.doorbells,
             match mode {
                 Mode::Doorbell => "doorbell",
                 Mode::Poll => "polled",
             },
+            self.median_ns,
             self.min_ns,
             self.max_ns
         )
@@ -105,6 +107,7 @@ pub fn ping(
         min_ns: u128::MAX,
         ..Summary::default()
     };
+    let mut samples: Vec<u128> = Vec::with_capacity(count.min(1 << 20) as usize);
     peer.write_slot(msg::FROM_PEER, 0);
     for seq in 1..=count {
         let t0 = now();
@@ -160,10 +163,13 @@ pub fn ping(
         sum.total_ns += dt;
         sum.min_ns = sum.min_ns.min(dt);
         sum.max_ns = sum.max_ns.max(dt);
+        samples.push(dt);
     }
     if sum.messages == 0 {
         sum.min_ns = 0;
     }
+    samples.sort_unstable();
+    sum.median_ns = samples.get(samples.len() / 2).copied().unwrap_or(0);
     Ok(sum)
 }
 
@@ -471,7 +477,7 @@ mod tests {
         assert_eq!(s.total_ns, 50 * 100);
         assert_eq!(
             s.line(0, Mode::Doorbell),
-            "ivshmem link 0: 50 messages, 50 doorbells received, 0 errors, round trip (doorbell) avg 100 ns, min 100 ns, max 100 ns"
+            "ivshmem link 0: 50 messages, 50 doorbells received, 0 errors, round trip (doorbell) avg 100 ns, median 100 ns, min 100 ns, max 100 ns"
         );
         let mut p = Echo::default();
         let s = run(&mut p, Mode::Poll).unwrap();
