@@ -2026,7 +2026,7 @@ mod tests {
     fn ivshmem_overflow() {
         let mut sys = linked();
         sys.boot_cells.clear();
-        sys.root_cell.ivshmem[0].virt_start = u64::MAX & !0xfff;
+        sys.root_cell.ivshmem[0].virt_start = !0xfff;
         expect_sys(
             &sys,
             &["root_cell.ivshmem[0].virt_start: range 0xfffffffffffff000 + 0x100000 overflows the 64-bit address space"],
