@@ -41,6 +41,7 @@ pub mod comm;
 pub mod edu;
 pub mod fmt;
 pub mod gic;
+pub mod ivshmem;
 pub mod jitter;
 pub mod mmu;
 pub mod pci;

@@ -260,5 +260,6 @@ pub fn generate_cell(
         entry_x0: None,
         streams,
         images: Vec::new(),
+        ivshmem: Vec::new(),
     })
 }

@@ -253,7 +253,62 @@ pub fn root_dtb(
         .property(prop("reg", reg_bytes(&[(mgmt, PAGE)], ac, sc))?)
         .build();
     dt.root.add_child(node);
+
+    for link in &sys.root_cell.ivshmem {
+        dt.root.add_child(ivshmem_input_node(board, link)?);
+    }
     Ok(dt.to_dtb())
+}
+
+/// Name and label prefix of the root DTB's input node for an ivshmem link.
+pub const IVSHMEM_INPUT_PREFIX: &str = "cellblock-ivshmem-";
+/// The key code each doorbell reports: BTN_0, not a keyboard key, so the
+/// console's keyboard handler leaves the device alone.
+pub const IVSHMEM_KEY_CODE: u32 = 0x100;
+
+/// A `gpio-keys` node with one interrupt-only button on the link's SPI
+/// (edge rising, no debounce): an unmodified kernel turns each doorbell
+/// into a key press and release on an input device labelled
+/// `cellblock-ivshmem-ID` (docs/ivshmem.md). The shared memory and the
+/// register page are not described: the CLI maps them through /dev/mem.
+fn ivshmem_input_node(
+    board: &Board,
+    link: &hv_core::config::IvshmemLink,
+) -> Result<DeviceTreeNode> {
+    let tree = &board.tree;
+    let gic = tree.phandle_of(board.gic.node).ok_or_else(|| {
+        Error::Write(format!(
+            "ivshmem link {}: the GIC node has no phandle to name as interrupt-parent",
+            link.id
+        ))
+    })?;
+    let spi = link.irq.checked_sub(32).ok_or_else(|| {
+        Error::Write(format!(
+            "ivshmem link {}: IRQ {} is not an SPI",
+            link.id, link.irq
+        ))
+    })?;
+    let label = format!("{IVSHMEM_INPUT_PREFIX}{}", link.id);
+    /// GIC interrupt specifier: SPI, edge rising.
+    const GIC_SPI: u32 = 0;
+    const EDGE_RISING: u32 = 1;
+    let button = DeviceTreeNode::builder("doorbell")
+        .map_err(werr)?
+        .property(prop("label", str_bytes(&["doorbell"]))?)
+        .property(prop("linux,code", cells_bytes(&[IVSHMEM_KEY_CODE]))?)
+        .property(prop(
+            "interrupts",
+            cells_bytes(&[GIC_SPI, spi, EDGE_RISING]),
+        )?)
+        .property(prop("debounce-interval", cells_bytes(&[0]))?)
+        .build();
+    Ok(DeviceTreeNode::builder(label.clone())
+        .map_err(werr)?
+        .property(prop("compatible", str_bytes(&["gpio-keys"]))?)
+        .property(prop("label", str_bytes(&[&label]))?)
+        .property(prop("interrupt-parent", cells_bytes(&[gic]))?)
+        .child(button)
+        .build())
 }
 
 /// Properties that name other nodes a guest does not have.

@@ -42,6 +42,9 @@ pub fn hexify(text: &str) -> String {
                     let _ = writeln!(out, "{key} = {v:#x}");
                     done = true;
                 }
+            } else if key == "ivshmem" && val.trim() == "[]" {
+                // dt-cellgen writes no ivshmem links: leave the field out.
+                done = true;
             } else if key == "streams" {
                 let items: Option<Vec<String>> = val
                     .trim()

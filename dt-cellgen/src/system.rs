@@ -577,6 +577,7 @@ pub fn generate_system(board: &Board, opts: &SystemOptions) -> Result<(SystemCon
                 streams
             },
             images: Vec::new(),
+            ivshmem: Vec::new(),
         },
         boot_cells: Vec::new(),
     };

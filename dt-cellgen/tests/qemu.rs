@@ -270,6 +270,41 @@ fn root_dtb_leaves_out_what_the_cell_takes() {
 }
 
 #[test]
+fn root_dtb_has_an_input_node_per_ivshmem_link() {
+    let (board, mut sys, _) = system("qemu-virt-gicv3.dtb", 64 << 20);
+    sys.root_cell.ivshmem.push(hv_core::config::IvshmemLink {
+        id: 4,
+        phys_start: 0x7ec0_0000,
+        virt_start: 0x7ec0_0000,
+        size: 0x10_0000,
+        regs: 0x0c00_1000,
+        irq: 108,
+    });
+    let bytes = root_dtb(&board, &sys, &[], &RootOptions::default()).expect("root DTB");
+    let t = Tree::parse(&bytes).expect("root DTB parses back");
+    let node = t.find("/cellblock-ivshmem-4").expect("input node");
+    assert!(t.is_compatible(node, &["gpio-keys"]));
+    assert_eq!(
+        t.str_prop(node, "label").unwrap(),
+        Some("cellblock-ivshmem-4")
+    );
+    let gic = t.find("/intc@8000000").unwrap();
+    assert_eq!(
+        t.cells(node, "interrupt-parent").unwrap(),
+        Some(vec![t.phandle_of(gic).unwrap()])
+    );
+    let button = t.find("/cellblock-ivshmem-4/doorbell").expect("button");
+    assert_eq!(t.cells(button, "interrupts").unwrap(), Some(vec![0, 76, 1]));
+    assert_eq!(t.cells(button, "linux,code").unwrap(), Some(vec![0x100]));
+    assert_eq!(t.cells(button, "debounce-interval").unwrap(), Some(vec![0]));
+    // The shared memory stays out of the root's RAM.
+    assert!(memory_regs(&t)
+        .iter()
+        .all(|&(s, z)| s + z <= 0x7ec0_0000 || s >= 0x7ed0_0000));
+    dtc_accepts(&bytes, "root-ivshmem");
+}
+
+#[test]
 fn guest_dtb_holds_exactly_the_cell() {
     let (board, sys, _) = system("qemu-virt-gicv3.dtb", 64 << 20);
     let cell = demo_cell(&sys, &board);

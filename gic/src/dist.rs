@@ -134,6 +134,21 @@ pub fn route_spi_on(ver: GicVersion, hw: &mut impl RegIo, intid: u32, cpu: CpuId
     }
 }
 
+/// Makes SPI `intid` pending through GICD_ISPENDR (the same offset on
+/// GICv2 and GICv3): a software-raised interrupt, e.g. an ivshmem
+/// doorbell. The write sets only that bit, so no lock is needed.
+/// INTIDs that are not SPIs are ignored.
+pub fn set_spi_pending_on(hw: &mut impl RegIo, intid: u32) {
+    if !(32..1020).contains(&intid) {
+        return;
+    }
+    hw.write(
+        gicd::ISPENDR + 4 * u64::from(intid / 32),
+        4,
+        1u64 << (intid % 32),
+    );
+}
+
 /// Wakes the redistributor of one CPU (`hw` = its RD_base): clears
 /// GICR_WAKER.ProcessorSleep and waits for ChildrenAsleep to clear.
 pub fn redistributor_wake_on(hw: &mut impl RegIo) -> Result<(), WakeTimeout> {
@@ -216,6 +231,14 @@ mod hw_entry {
         route_spi_on(ver, &mut hw, intid, cpu);
     }
 
+    /// Makes SPI `intid` pending on the distributor at `gicd_base` (see
+    /// [`set_spi_pending_on`]).
+    pub fn set_spi_pending(gicd_base: usize, intid: u32) {
+        // SAFETY: as in `init_distributor`.
+        let mut hw = unsafe { Mmio::new(gicd_base) };
+        set_spi_pending_on(&mut hw, intid);
+    }
+
     /// Wakes the redistributor whose frame pair starts at `gicr_frame_base`
     /// (see [`redistributor_wake_on`]).
     pub fn redistributor_wake(gicr_frame_base: usize) -> Result<(), WakeTimeout> {
@@ -238,4 +261,6 @@ mod hw_entry {
 }
 
 #[cfg(all(target_arch = "aarch64", not(test)))]
-pub use hw_entry::{init_distributor, init_private, redistributor_wake, route_spi};
+pub use hw_entry::{
+    init_distributor, init_private, redistributor_wake, route_spi, set_spi_pending,
+};

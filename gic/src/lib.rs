@@ -93,8 +93,8 @@ mod hw;
 
 pub use access::{CellView, CpuId, Denied, MmioAccess, RegIo};
 pub use dist::{
-    init_distributor_on, init_private_on, redistributor_wake_on, route_spi_on, WakeTimeout,
-    DEFAULT_PRIORITY,
+    init_distributor_on, init_private_on, redistributor_wake_on, route_spi_on, set_spi_pending_on,
+    WakeTimeout, DEFAULT_PRIORITY,
 };
 pub use gicd::{gicd_access, HV_RESERVED_PRIVATE, HV_SGI, MAINTENANCE_INTID};
 pub use gicr::gicr_access;
@@ -104,7 +104,7 @@ pub use sgi::{filter_sgi1r, filter_sgir_v2};
 pub use virq::{clear, inject, refill, ListRegs, PendingQueue, QueueFull, QUEUE_CAPACITY};
 
 #[cfg(all(target_arch = "aarch64", not(test)))]
-pub use dist::{init_distributor, init_private, redistributor_wake, route_spi};
+pub use dist::{init_distributor, init_private, redistributor_wake, route_spi, set_spi_pending};
 #[cfg(all(target_arch = "aarch64", not(test)))]
 pub use hw::{GichMmio, IchSysregs, Mmio};
 

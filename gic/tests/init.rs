@@ -4,8 +4,8 @@ mod common;
 
 use common::{cpu, FakeRegs};
 use gic::{
-    init_distributor_on, init_private_on, redistributor_wake_on, route_spi_on, GicVersion,
-    WakeTimeout, DEFAULT_PRIORITY, MAINTENANCE_INTID,
+    init_distributor_on, init_private_on, redistributor_wake_on, route_spi_on, set_spi_pending_on,
+    GicVersion, WakeTimeout, DEFAULT_PRIORITY, MAINTENANCE_INTID,
 };
 
 #[test]
@@ -87,6 +87,18 @@ fn route_spi_both_versions() {
     route_spi_on(GicVersion::V2, &mut hw, 27, cpu(3, 3));
     route_spi_on(GicVersion::V3, &mut hw, 1020, cpu(3, 3));
     assert_eq!(hw.writes.len(), 1);
+}
+
+#[test]
+fn set_spi_pending_writes_one_bit() {
+    let mut hw = FakeRegs::new();
+    set_spi_pending_on(&mut hw, 108);
+    set_spi_pending_on(&mut hw, 32);
+    // Not SPIs: nothing.
+    set_spi_pending_on(&mut hw, 31);
+    set_spi_pending_on(&mut hw, 1020);
+    assert_eq!(hw.writes, [(0x200 + 12, 4, 1 << 12), (0x204, 4, 1)]);
+    assert!(hw.reads.is_empty());
 }
 
 #[test]

@@ -28,8 +28,10 @@ use crate::crc32;
 
 /// First four bytes of every config blob.
 pub const CONFIG_MAGIC: [u8; 4] = *b"CBLK";
-/// The blob format version this crate writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// The blob format version this crate writes and reads. Version 2 added
+/// `CellConfig::ivshmem` (a postcard payload has no field names, so a new
+/// field changes the layout).
+pub const FORMAT_VERSION: u16 = 2;
 /// Size of the blob header.
 pub const HEADER_LEN: usize = 16;
 
@@ -286,6 +288,7 @@ mod tests {
             entry: 0x4000_0000,
             entry_x0: None,
             streams: Vec::new(),
+            ivshmem: Vec::new(),
             images: vec![Image {
                 file: "demo.bin".to_string(),
                 addr: 0x4000_0000,
@@ -295,10 +298,18 @@ mod tests {
 
     #[test]
     fn cell_round_trips() {
-        let c = cell();
+        let mut c = cell();
+        c.ivshmem.push(crate::config::IvshmemLink {
+            id: 7,
+            phys_start: 0x7ec0_0000,
+            virt_start: 0x0c20_0000,
+            size: 0x10_0000,
+            regs: 0x0c10_0000,
+            irq: 109,
+        });
         let blob = encode_cell(&c);
         assert_eq!(&blob[..4], b"CBLK");
-        assert_eq!(u16::from_le_bytes([blob[4], blob[5]]), 1);
+        assert_eq!(u16::from_le_bytes([blob[4], blob[5]]), FORMAT_VERSION);
         assert_eq!(u16::from_le_bytes([blob[6], blob[7]]), 2);
         let len = u32::from_le_bytes(blob[8..12].try_into().unwrap()) as usize;
         assert_eq!(len, blob.len() - HEADER_LEN);
@@ -330,11 +341,11 @@ mod tests {
     #[test]
     fn unsupported_version() {
         let mut blob = encode_cell(&cell());
-        blob[4] = 2;
+        blob[4] = 1;
         let e = decode_cell(&blob).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "config blob: unsupported format version 2 (this build reads version 1)"
+            "config blob: unsupported format version 1 (this build reads version 2)"
         );
     }
 
@@ -394,7 +405,7 @@ mod tests {
         let payload = [0xffu8; 8];
         let mut blob = Vec::new();
         blob.extend_from_slice(b"CBLK");
-        blob.extend_from_slice(&1u16.to_le_bytes());
+        blob.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
         blob.extend_from_slice(&2u16.to_le_bytes());
         blob.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         blob.extend_from_slice(&crc32(&payload).to_le_bytes());

@@ -176,6 +176,31 @@ pub struct CellConfig {
     /// devices: their `iommus` specifier).
     #[serde(default)]
     pub streams: Vec<u32>,
+    /// Shared-memory links with doorbells to one peer cell each
+    /// (docs/ivshmem.md).
+    #[serde(default)]
+    pub ivshmem: Vec<IvshmemLink>,
+}
+
+/// One cell's end of an ivshmem link: RAM shared with the one other cell
+/// that names the same `id`, a trapped doorbell register page, and the
+/// interrupt the peer's doorbell raises here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IvshmemLink {
+    /// Link id: the two cells naming the same id are the peers.
+    pub id: u32,
+    /// Shared RAM `[phys_start, phys_start + size)`: both peers name the
+    /// same range.
+    pub phys_start: u64,
+    /// Where this cell sees the shared RAM (mapped read-write, normal
+    /// memory, not executable).
+    pub virt_start: u64,
+    pub size: u64,
+    /// IPA of this cell's 4 KiB doorbell register page (emulated, never
+    /// mapped).
+    pub regs: u64,
+    /// SPI INTID raised in this cell when the peer rings.
+    pub irq: u32,
 }
 
 /// A region of a cell's address space backed by physical memory or MMIO.

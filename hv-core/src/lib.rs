@@ -35,6 +35,7 @@ pub mod cell;
 pub mod comm;
 #[cfg(feature = "alloc")]
 pub mod config;
+pub mod ivshmem;
 #[cfg(feature = "alloc")]
 pub mod memmap;
 #[cfg(feature = "alloc")]

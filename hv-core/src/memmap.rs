@@ -207,6 +207,7 @@ mod tests {
             entry: 0,
             entry_x0: None,
             streams: Vec::new(),
+            ivshmem: Vec::new(),
             images: Vec::<Image>::new(),
         }
     }

@@ -113,6 +113,7 @@ mod tests {
                 entry: 0x4020_0000,
                 entry_x0: None,
                 streams: Vec::new(),
+                ivshmem: Vec::new(),
                 images: alloc::vec![],
             },
         };

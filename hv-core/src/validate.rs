@@ -10,7 +10,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::config::{
-    CellConfig, MemFlag, MemoryRegion, PsciConduit, Range, SystemConfig, UartKind,
+    CellConfig, IvshmemLink, MemFlag, MemoryRegion, PsciConduit, Range, SystemConfig, UartKind,
 };
 
 /// Longest cell name, in bytes.
@@ -163,6 +163,45 @@ pub enum ConfigErrorKind {
     UartKindMismatch {
         configured: UartKind,
         board: UartKind,
+    },
+    /// An ivshmem range overlaps the management buffer.
+    OverlapsManagementBuffer { span: Span, buffer: Span },
+    /// An ivshmem link's shared memory or register page overlaps a region
+    /// or another link in the cell's address space.
+    IvshmemVirtOverlap { what: String, span: Span },
+    /// An ivshmem link's shared memory overlaps a memory region of a cell.
+    IvshmemPhysOverlap {
+        span: Span,
+        other_cell: String,
+        other_region: usize,
+    },
+    /// A memory region overlaps the shared memory of another cell's link.
+    OverlapsIvshmem {
+        span: Span,
+        other_cell: String,
+        id: u32,
+    },
+    /// An ivshmem link's shared memory overlaps another link's.
+    IvshmemLinkOverlap {
+        span: Span,
+        other_cell: String,
+        other_id: u32,
+    },
+    /// An ivshmem link's interrupt is also listed in the cell's `irqs`.
+    IvshmemIrqInIrqs { irq: u32 },
+    /// Two links of one cell with the same id.
+    IvshmemIdDuplicate { id: u32 },
+    /// A third cell names a link id two cells already name.
+    IvshmemTooManyPeers {
+        id: u32,
+        first: String,
+        second: String,
+    },
+    /// The peer names the same link id with other shared memory.
+    IvshmemPeerMismatch {
+        id: u32,
+        peer: String,
+        peer_span: Span,
     },
 }
 
@@ -328,6 +367,55 @@ impl fmt::Display for ConfigErrorKind {
                 "{} configured, the board's console UART is {}",
                 uart(*configured),
                 uart(*board)
+            ),
+            OverlapsManagementBuffer { span, buffer } => write!(
+                f,
+                "physical range {span} overlaps the management buffer {buffer}"
+            ),
+            IvshmemVirtOverlap { what, span } => write!(
+                f,
+                "{span} overlaps {what} in the cell's address space"
+            ),
+            IvshmemPhysOverlap {
+                span,
+                other_cell,
+                other_region,
+            } => write!(
+                f,
+                "shared memory {span} overlaps memory[{other_region}] of cell \"{other_cell}\""
+            ),
+            OverlapsIvshmem {
+                span,
+                other_cell,
+                id,
+            } => write!(
+                f,
+                "physical range {span} overlaps the shared memory of ivshmem link {id} of cell \"{other_cell}\""
+            ),
+            IvshmemLinkOverlap {
+                span,
+                other_cell,
+                other_id,
+            } => write!(
+                f,
+                "shared memory {span} overlaps that of ivshmem link {other_id} of cell \"{other_cell}\""
+            ),
+            IvshmemIrqInIrqs { irq } => write!(
+                f,
+                "IRQ {irq} is also listed in irqs (the link's interrupt is the hypervisor's to raise)"
+            ),
+            IvshmemIdDuplicate { id } => write!(f, "link id {id} is named twice"),
+            IvshmemTooManyPeers { id, first, second } => write!(
+                f,
+                "link id {id} already joins cells \"{first}\" and \"{second}\" (a link has two peers)"
+            ),
+            IvshmemPeerMismatch {
+                id,
+                peer,
+                peer_span,
+            } => write!(
+                f,
+                "link id {id}: the peer cell \"{peer}\" shares {peer_span}, not this range"
             ),
         }
     }
@@ -810,6 +898,270 @@ fn check_cpus(
     }
 }
 
+/// The shared memory of a link, if its size and range are sound.
+fn link_span(l: &IvshmemLink) -> Option<Span> {
+    if l.size == 0 {
+        return None;
+    }
+    Span::of(l.phys_start, l.size)
+}
+
+/// The ivshmem checks (docs/ivshmem.md): each link alone and against the
+/// cell's regions; with a system, against the platform and, for a
+/// non-root cell, against the root cell and the cells in `others`.
+fn check_ivshmem(
+    sys: Option<&SystemConfig>,
+    cell: &CellConfig,
+    prefix: &str,
+    others: &[&CellConfig],
+    is_root: bool,
+    spans: &[Option<(Span, Span)>],
+    errs: &mut ConfigErrors,
+) {
+    let mut peers: Vec<&CellConfig> = Vec::new();
+    if let Some(sys) = sys.filter(|_| !is_root) {
+        peers.push(&sys.root_cell);
+        peers.extend(others.iter().copied());
+    }
+    // What earlier links of this cell occupy: (what, virt, regs, phys, id).
+    let mut seen: Vec<(usize, Span, Span, Span, u32)> = Vec::new();
+    for (k, l) in cell.ivshmem.iter().enumerate() {
+        let field = join(prefix, &format!("ivshmem[{k}]"));
+        let before = errs.len();
+        if l.size == 0 {
+            errs.push(format!("{field}.size"), ConfigErrorKind::SizeZero);
+        }
+        for (name, value) in [
+            ("phys_start", l.phys_start),
+            ("virt_start", l.virt_start),
+            ("size", l.size),
+            ("regs", l.regs),
+        ] {
+            if value % PAGE_SIZE != 0 {
+                errs.push(
+                    format!("{field}.{name}"),
+                    ConfigErrorKind::NotPageAligned { value },
+                );
+            }
+        }
+        let phys = Span::of(l.phys_start, l.size);
+        let virt = Span::of(l.virt_start, l.size);
+        let regs = Span::of(l.regs, PAGE_SIZE);
+        for (name, start, size, span) in [
+            ("phys_start", l.phys_start, l.size, phys),
+            ("virt_start", l.virt_start, l.size, virt),
+            ("regs", l.regs, PAGE_SIZE, regs),
+        ] {
+            if span.is_none() {
+                errs.push(
+                    format!("{field}.{name}"),
+                    ConfigErrorKind::RangeOverflow { start, size },
+                );
+            }
+        }
+        let ok = errs.len() == before;
+
+        if cell.ivshmem[..k].iter().any(|o| o.id == l.id) {
+            errs.push(
+                format!("{field}.id"),
+                ConfigErrorKind::IvshmemIdDuplicate { id: l.id },
+            );
+        }
+        let irq = l.irq;
+        let ifield = format!("{field}.irq");
+        let taken_by = peers
+            .iter()
+            .find(|o| o.irqs.contains(&irq) || o.ivshmem.iter().any(|x| x.irq == irq));
+        if !SPI_RANGE.contains(&irq) {
+            errs.push(ifield, ConfigErrorKind::IrqOutOfRange { irq });
+        } else if cell.irqs.contains(&irq) {
+            errs.push(ifield, ConfigErrorKind::IvshmemIrqInIrqs { irq });
+        } else if cell.ivshmem[..k].iter().any(|o| o.irq == irq) {
+            errs.push(ifield, ConfigErrorKind::IrqDuplicate { irq });
+        } else if sys.and_then(|s| s.platform.smmu).and_then(|m| m.event_irq) == Some(irq) {
+            errs.push(ifield, ConfigErrorKind::IrqHypervisors { irq });
+        } else if let Some(other) = taken_by {
+            errs.push(
+                ifield,
+                ConfigErrorKind::IrqTaken {
+                    irq,
+                    other_cell: other.name.clone(),
+                },
+            );
+        }
+
+        let (Some(phys), Some(virt), Some(regs)) = (phys, virt, regs) else {
+            continue;
+        };
+        if !ok {
+            continue;
+        }
+
+        // The cell's own address space.
+        for (name, span) in [("virt_start", virt), ("regs", regs)] {
+            let own_region = spans
+                .iter()
+                .position(|s| s.is_some_and(|(_, v)| v.overlaps(span)));
+            let what = if let Some(i) = own_region {
+                Some(format!("memory[{i}]"))
+            } else if name == "regs" && regs.overlaps(virt) {
+                Some(String::from("the link's own shared memory"))
+            } else {
+                seen.iter()
+                    .find(|(_, v, r, _, _)| v.overlaps(span) || r.overlaps(span))
+                    .map(|(j, ..)| format!("ivshmem[{j}]"))
+            };
+            if let Some(what) = what {
+                errs.push(
+                    format!("{field}.{name}"),
+                    ConfigErrorKind::IvshmemVirtOverlap { what, span },
+                );
+            }
+        }
+        let own = spans
+            .iter()
+            .position(|s| s.is_some_and(|(p, _)| p.overlaps(phys)));
+        if let Some(other_region) = own {
+            errs.push(
+                field.clone(),
+                ConfigErrorKind::IvshmemPhysOverlap {
+                    span: phys,
+                    other_cell: cell.name.clone(),
+                    other_region,
+                },
+            );
+        }
+        if let Some((_, _, _, _, other_id)) = seen.iter().find(|(_, _, _, p, _)| p.overlaps(phys)) {
+            errs.push(
+                field.clone(),
+                ConfigErrorKind::IvshmemLinkOverlap {
+                    span: phys,
+                    other_cell: cell.name.clone(),
+                    other_id: *other_id,
+                },
+            );
+        }
+        seen.push((k, virt, regs, phys, l.id));
+
+        let Some(sys) = sys else { continue };
+        let p = &sys.platform;
+        if !phys.inside_one(&p.ram) {
+            errs.push(field.clone(), ConfigErrorKind::OutsideRam { span: phys });
+        }
+        let hv = Span::of(sys.hypervisor.memory.start, sys.hypervisor.memory.size);
+        if let Some(hv) = hv.filter(|hv| hv.overlaps(phys)) {
+            errs.push(
+                field.clone(),
+                ConfigErrorKind::OverlapsHypervisor {
+                    span: phys,
+                    hypervisor: hv,
+                },
+            );
+        }
+        let buffer = sys
+            .hypervisor
+            .management
+            .and_then(|m| Span::of(m.buffer.start, m.buffer.size));
+        if let Some(buffer) = buffer.filter(|b| b.overlaps(phys)) {
+            errs.push(
+                field.clone(),
+                ConfigErrorKind::OverlapsManagementBuffer { span: phys, buffer },
+            );
+        }
+
+        // The other cells, the root cell included.
+        let mut named_by: Vec<&str> = Vec::new();
+        for other in &peers {
+            let region = other
+                .memory
+                .iter()
+                .position(|r| region_spans(r).is_some_and(|o| o.overlaps(phys)));
+            if let Some(other_region) = region {
+                errs.push(
+                    field.clone(),
+                    ConfigErrorKind::IvshmemPhysOverlap {
+                        span: phys,
+                        other_cell: other.name.clone(),
+                        other_region,
+                    },
+                );
+            }
+            for o in &other.ivshmem {
+                let Some(ospan) = link_span(o) else { continue };
+                if o.id == l.id {
+                    named_by.push(&other.name);
+                    if ospan != phys {
+                        errs.push(
+                            field.clone(),
+                            ConfigErrorKind::IvshmemPeerMismatch {
+                                id: l.id,
+                                peer: other.name.clone(),
+                                peer_span: ospan,
+                            },
+                        );
+                    }
+                } else if ospan.overlaps(phys) {
+                    errs.push(
+                        field.clone(),
+                        ConfigErrorKind::IvshmemLinkOverlap {
+                            span: phys,
+                            other_cell: other.name.clone(),
+                            other_id: o.id,
+                        },
+                    );
+                }
+            }
+        }
+        if let [first, second, ..] = named_by[..] {
+            errs.push(
+                format!("{field}.id"),
+                ConfigErrorKind::IvshmemTooManyPeers {
+                    id: l.id,
+                    first: String::from(first),
+                    second: String::from(second),
+                },
+            );
+        }
+    }
+
+    // The cell's regions and interrupts against the other cells' links.
+    for (i, r) in cell.memory.iter().enumerate() {
+        let Some(span) = spans.get(i).copied().flatten().map(|(p, _)| p) else {
+            continue;
+        };
+        let hit = peers.iter().find_map(|o| {
+            o.ivshmem
+                .iter()
+                .find(|l| link_span(l).is_some_and(|s| s.overlaps(span)))
+                .map(|l| (o, l.id))
+        });
+        if let (Some((other, id)), false) = (hit, r.has(MemFlag::Io)) {
+            errs.push(
+                join(prefix, &format!("memory[{i}]")),
+                ConfigErrorKind::OverlapsIvshmem {
+                    span,
+                    other_cell: other.name.clone(),
+                    id,
+                },
+            );
+        }
+    }
+    for (k, &irq) in cell.irqs.iter().enumerate() {
+        let owner = peers
+            .iter()
+            .find(|o| o.ivshmem.iter().any(|l| l.irq == irq));
+        if let Some(other) = owner {
+            errs.push(
+                join(prefix, &format!("irqs[{k}]")),
+                ConfigErrorKind::IrqTaken {
+                    irq,
+                    other_cell: other.name.clone(),
+                },
+            );
+        }
+    }
+}
+
 fn check_cell(
     sys: Option<&SystemConfig>,
     cell: &CellConfig,
@@ -913,6 +1265,8 @@ fn check_cell(
         }
     }
 
+    check_ivshmem(sys, cell, prefix, others, is_root, &spans, errs);
+
     // Entry and images.
     let entry_ok = cell.memory.iter().zip(&spans).any(|(r, pair)| {
         r.has(MemFlag::Execute)
@@ -1013,6 +1367,7 @@ mod tests {
                 entry: 0x4000_0000,
                 entry_x0: None,
                 streams: Vec::new(),
+                ivshmem: Vec::new(),
                 images: vec![Image {
                     file: "root.bin".to_string(),
                     addr: 0x4000_0000,
@@ -1034,6 +1389,7 @@ mod tests {
             entry: 0x4000_0000,
             entry_x0: None,
             streams: Vec::new(),
+            ivshmem: Vec::new(),
             images: vec![Image {
                 file: "gic-demo.bin".to_string(),
                 addr: 0x4000_0000,
@@ -1050,6 +1406,7 @@ mod tests {
             entry: 0x4000_0000,
             entry_x0: None,
             streams: Vec::new(),
+            ivshmem: Vec::new(),
             images: vec![],
         }
     }
@@ -1608,5 +1965,212 @@ mod tests {
             msgs,
             ["cpus[0]: CPU 3 is already given to cell \"gic-demo\""]
         );
+    }
+
+    fn link(id: u32, phys: u64, virt: u64, irq: u32, regs: u64) -> IvshmemLink {
+        IvshmemLink {
+            id,
+            phys_start: phys,
+            virt_start: virt,
+            size: 0x10_0000,
+            regs,
+            irq,
+        }
+    }
+
+    /// The root cell and gic-demo joined by link 0 at 0x4300_0000 (1 MiB).
+    fn linked() -> SystemConfig {
+        let mut sys = system();
+        sys.root_cell.ivshmem = vec![link(0, 0x4300_0000, 0x4300_0000, 108, 0x0c00_0000)];
+        let mut d = demo_cell();
+        d.ivshmem = vec![link(0, 0x4300_0000, 0x4080_0000, 109, 0x0c10_0000)];
+        sys.boot_cells = vec![d];
+        sys
+    }
+
+    #[test]
+    fn ivshmem_good_pair_passes() {
+        let sys = linked();
+        expect_sys(&sys, &[]);
+        let mut d = sys.boot_cells[0].clone();
+        let mut root_only = sys.clone();
+        root_only.boot_cells.clear();
+        assert_eq!(validate_cell(&root_only, &d, &[]), Ok(()));
+        d.ivshmem[0].irq = 1020;
+        assert_eq!(
+            messages(validate_cell_alone(&d)),
+            ["ivshmem[0].irq: IRQ 1020 is not a shared peripheral interrupt (32..=1019)"]
+        );
+    }
+
+    #[test]
+    fn ivshmem_size_and_alignment() {
+        let mut sys = linked();
+        let l = &mut sys.boot_cells[0].ivshmem[0];
+        l.regs = 0x0c10_0800;
+        l.virt_start = 0x4080_0010;
+        expect_sys(
+            &sys,
+            &[
+                "boot_cells[0](gic-demo).ivshmem[0].virt_start: 0x40800010 is not 4 KiB aligned",
+                "boot_cells[0](gic-demo).ivshmem[0].regs: 0xc100800 is not 4 KiB aligned",
+            ],
+        );
+        let mut sys = linked();
+        sys.root_cell.ivshmem[0].size = 0;
+        sys.boot_cells.clear();
+        expect_sys(&sys, &["root_cell.ivshmem[0].size: size is 0"]);
+    }
+
+    #[test]
+    fn ivshmem_overflow() {
+        let mut sys = linked();
+        sys.boot_cells.clear();
+        sys.root_cell.ivshmem[0].virt_start = !0xfff;
+        expect_sys(
+            &sys,
+            &["root_cell.ivshmem[0].virt_start: range 0xfffffffffffff000 + 0x100000 overflows the 64-bit address space"],
+        );
+    }
+
+    #[test]
+    fn ivshmem_overlaps_own_address_space() {
+        let mut sys = linked();
+        let l = &mut sys.boot_cells[0].ivshmem[0];
+        l.virt_start = 0x4010_0000; // inside its RAM
+        l.regs = 0x0900_0000; // its UART
+        expect_sys(
+            &sys,
+            &[
+                "boot_cells[0](gic-demo).ivshmem[0].virt_start: 0x40100000..0x40200000 overlaps memory[0] in the cell's address space",
+                "boot_cells[0](gic-demo).ivshmem[0].regs: 0x9000000..0x9001000 overlaps memory[1] in the cell's address space",
+            ],
+        );
+        let mut sys = linked();
+        sys.boot_cells[0].ivshmem[0].regs = 0x4080_1000;
+        expect_sys(
+            &sys,
+            &["boot_cells[0](gic-demo).ivshmem[0].regs: 0x40801000..0x40802000 overlaps the link's own shared memory in the cell's address space"],
+        );
+    }
+
+    #[test]
+    fn ivshmem_irq_rules() {
+        let mut sys = linked();
+        sys.boot_cells[0].irqs.push(109);
+        expect_sys(
+            &sys,
+            &["boot_cells[0](gic-demo).ivshmem[0].irq: IRQ 109 is also listed in irqs (the link's interrupt is the hypervisor's to raise)"],
+        );
+        let mut sys = linked();
+        sys.boot_cells[0].ivshmem[0].irq = 108;
+        expect_sys(
+            &sys,
+            &["boot_cells[0](gic-demo).ivshmem[0].irq: IRQ 108 is already given to cell \"root\""],
+        );
+        let mut sys = linked();
+        sys.boot_cells[0].ivshmem[0].irq = 33;
+        expect_sys(
+            &sys,
+            &["boot_cells[0](gic-demo).ivshmem[0].irq: IRQ 33 is already given to cell \"root\""],
+        );
+        let mut sys = linked();
+        sys.boot_cells[0].irqs = vec![108];
+        expect_sys(
+            &sys,
+            &["boot_cells[0](gic-demo).irqs[0]: IRQ 108 is already given to cell \"root\""],
+        );
+        let mut sys = linked();
+        let mut second = sys.root_cell.ivshmem[0];
+        second.id = 1;
+        second.phys_start = 0x4310_0000;
+        second.virt_start = 0x4310_0000;
+        second.regs = 0x0c00_1000;
+        sys.root_cell.ivshmem.push(second);
+        sys.boot_cells.clear();
+        expect_sys(&sys, &["root_cell.ivshmem[1].irq: IRQ 108 is listed twice"]);
+    }
+
+    #[test]
+    fn ivshmem_placement() {
+        let mut sys = linked();
+        sys.boot_cells.clear();
+        sys.root_cell.ivshmem[0].phys_start = 0x8000_0000;
+        sys.root_cell.ivshmem[0].virt_start = 0x8000_0000;
+        expect_sys(
+            &sys,
+            &["root_cell.ivshmem[0]: physical range 0x80000000..0x80100000 is not inside one platform.ram bank"],
+        );
+        sys.root_cell.ivshmem[0].phys_start = 0x4000_0000;
+        expect_sys(
+            &sys,
+            &["root_cell.ivshmem[0]: physical range 0x40000000..0x40100000 overlaps the hypervisor's memory 0x40000000..0x41000000"],
+        );
+        sys.root_cell.ivshmem[0].phys_start = 0x4300_0000;
+        sys.hypervisor.management = Some(Management {
+            page: 0x0c00_0000,
+            buffer: Range {
+                start: 0x4300_0000,
+                size: 0x100_0000,
+            },
+        });
+        expect_sys(
+            &sys,
+            &["root_cell.ivshmem[0]: physical range 0x43000000..0x43100000 overlaps the management buffer 0x43000000..0x44000000"],
+        );
+    }
+
+    #[test]
+    fn ivshmem_phys_overlaps_cells() {
+        let mut sys = linked();
+        sys.boot_cells.clear();
+        sys.root_cell.ivshmem[0].phys_start = 0x4100_0000;
+        expect_sys(
+            &sys,
+            &["root_cell.ivshmem[0]: shared memory 0x41000000..0x41100000 overlaps memory[0] of cell \"root\""],
+        );
+        // A non-root link over another cell's RAM, and a cell's RAM over
+        // another cell's link.
+        let mut sys = linked();
+        sys.boot_cells[0].ivshmem[0].phys_start = 0x4220_0000;
+        sys.boot_cells.push(probe_cell());
+        expect_sys(
+            &sys,
+            &[
+                "boot_cells[0](gic-demo).ivshmem[0]: link id 0: the peer cell \"root\" shares 0x43000000..0x43100000, not this range",
+                "boot_cells[1](probe).memory[0]: physical range 0x42200000..0x42400000 overlaps the shared memory of ivshmem link 0 of cell \"gic-demo\"",
+            ],
+        );
+    }
+
+    #[test]
+    fn ivshmem_links_overlap() {
+        let mut sys = linked();
+        sys.boot_cells[0].ivshmem[0].id = 1;
+        expect_sys(
+            &sys,
+            &["boot_cells[0](gic-demo).ivshmem[0]: shared memory 0x43000000..0x43100000 overlaps that of ivshmem link 0 of cell \"root\""],
+        );
+    }
+
+    #[test]
+    fn ivshmem_third_peer_and_duplicate_id() {
+        let mut sys = linked();
+        let mut p = probe_cell();
+        p.ivshmem = vec![link(0, 0x4300_0000, 0x4080_0000, 110, 0x0c10_0000)];
+        sys.boot_cells.push(p);
+        expect_sys(
+            &sys,
+            &["boot_cells[1](probe).ivshmem[0].id: link id 0 already joins cells \"root\" and \"gic-demo\" (a link has two peers)"],
+        );
+        let mut sys = linked();
+        sys.boot_cells.clear();
+        let mut again = sys.root_cell.ivshmem[0];
+        again.phys_start = 0x4310_0000;
+        again.virt_start = 0x4310_0000;
+        again.regs = 0x0c00_1000;
+        again.irq = 110;
+        sys.root_cell.ivshmem.push(again);
+        expect_sys(&sys, &["root_cell.ivshmem[1].id: link id 0 is named twice"]);
     }
 }

@@ -35,6 +35,35 @@ pub enum Command {
     /// Print the CPU's virtual counter (CNTVCT_EL0) and its frequency: time
     /// since the machine started, for boot-time measurements.
     Counter,
+    /// The root cell's ivshmem links (in the root cell's Linux, as root).
+    Ivshmem {
+        #[command(subcommand)]
+        action: IvshmemAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IvshmemAction {
+    /// Exchange numbered messages with the peer of link ID through the
+    /// shared memory and doorbells; fails on a lost, reordered or
+    /// duplicated message and prints the round-trip time.
+    Ping(PingArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PingArgs {
+    /// Link id (`ivshmem[].id` of the root cell's config).
+    pub id: u32,
+    /// Messages to exchange.
+    #[arg(long, default_value_t = 1000)]
+    pub count: u64,
+    /// How long to wait for each answer, in ms.
+    #[arg(long, default_value_t = 2000)]
+    pub timeout_ms: u64,
+    /// Poll the shared memory for the answer instead of waiting for the
+    /// peer's doorbell (the baseline of `cargo xtask bench ivshmem`).
+    #[arg(long)]
+    pub poll: bool,
 }
 
 /// Cells are named by name or by numeric id.

@@ -121,6 +121,7 @@ impl FakeHv {
                     entry: 0x4400_0000,
                     entry_x0: Some(0x4800_0000),
                     streams: Vec::new(),
+                    ivshmem: Vec::new(),
                     images: vec![],
                 },
             });

@@ -7,6 +7,7 @@
 //! - [`cells`]: the runtime commands (`cell ...`, `console`, `info`) over a
 //!   [`mgmt::Mgmt`]: [`devmem::DevMem`] drives the hypervisor's management
 //!   page found by [`dt`]; [`cpus`] switches Linux CPUs off and on.
+//! - [`ivshmem`]: `ivshmem ping`, the root cell's end of an ivshmem link.
 //! - [`mmio`]: the aligned 64-bit volatile accesses all of that is made of.
 //! - [`error`]: errors as `<what>: <why>` lines.
 //!
@@ -35,6 +36,7 @@ pub mod devmem;
 pub mod dt;
 pub mod error;
 pub mod files;
+pub mod ivshmem;
 #[cfg(feature = "config-create")]
 pub mod linux;
 pub mod mgmt;
@@ -71,6 +73,13 @@ pub fn run(cli: &cli::Cli) -> Result<Vec<String>, Error> {
         cli::Command::Console => with_hypervisor(|rt| rt.console()),
         cli::Command::Info => with_hypervisor(|rt| rt.info()),
         cli::Command::Counter => counter(),
+        cli::Command::Ivshmem {
+            action: cli::IvshmemAction::Ping(args),
+        } => {
+            // The lock is held only while the link is looked up.
+            let link = with_hypervisor(|rt| root_link(rt, args.id))?;
+            ivshmem::run_ping(&link, args)
+        }
     }
 }
 
@@ -94,6 +103,23 @@ fn counter() -> Result<Vec<String>, Error> {
     Err(Error::new("counter", "only on aarch64"))
 }
 
+/// The root cell's end of ivshmem link `id`, from the hypervisor's
+/// information about cell 0.
+fn root_link(rt: &mut cells::Runtime, id: u32) -> Result<hv_core::config::IvshmemLink, Error> {
+    let root = rt.resolve("0")?;
+    root.config
+        .ivshmem
+        .iter()
+        .find(|l| l.id == id)
+        .copied()
+        .ok_or_else(|| {
+            Error::new(
+                format!("ivshmem link {id}"),
+                "the root cell's config has no such link",
+            )
+        })
+}
+
 /// Takes the exclusive lock on `path` (waiting for another `cellblock`
 /// that holds it); released when the file is dropped.
 pub fn lock(path: &Path) -> Result<File, Error> {
@@ -115,9 +141,7 @@ pub fn lock(path: &Path) -> Result<File, Error> {
 
 /// Runs `f` on the live hypervisor: under [`LOCK_FILE`], with the management
 /// page named in the device tree mapped through `/dev/mem`, and Linux's CPUs.
-fn with_hypervisor(
-    f: impl FnOnce(&mut cells::Runtime) -> Result<Vec<String>, Error>,
-) -> Result<Vec<String>, Error> {
+fn with_hypervisor<R>(f: impl FnOnce(&mut cells::Runtime) -> Result<R, Error>) -> Result<R, Error> {
     let _lock = lock(Path::new(LOCK_FILE))?;
     let roots = dt::DT_ROOTS.map(Path::new);
     let node = dt::find_mgmt_node(&roots)?;

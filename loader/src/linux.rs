@@ -455,6 +455,7 @@ mod tests {
             entry_x0: None,
             images: vec![],
             streams: vec![],
+            ivshmem: vec![],
         }
     }
 

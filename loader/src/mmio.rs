@@ -53,6 +53,51 @@ pub unsafe fn store64(p: *mut u64, v: u64) {
     }
 }
 
+/// Reads the 32-bit word at `p` (an emulated 32-bit register, e.g. an
+/// ivshmem register page).
+///
+/// # Safety
+/// `p` is 4-byte aligned and valid for a volatile 32-bit read.
+#[inline]
+pub unsafe fn load32(p: *const u32) -> u32 {
+    #[cfg(target_arch = "aarch64")]
+    {
+        let v: u32;
+        // SAFETY: the caller guarantees `p` is aligned and readable; one
+        // `ldr` of a W register with a plain base register.
+        unsafe {
+            core::arch::asm!("ldr {v:w}, [{p}]", v = out(reg) v, p = in(reg) p,
+                options(nostack, preserves_flags, readonly));
+        }
+        v
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    // SAFETY: the caller guarantees `p` is aligned and readable.
+    unsafe {
+        p.read_volatile()
+    }
+}
+
+/// Writes the 32-bit word `v` at `p`.
+///
+/// # Safety
+/// `p` is 4-byte aligned and valid for a volatile 32-bit write.
+#[inline]
+pub unsafe fn store32(p: *mut u32, v: u32) {
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: the caller guarantees `p` is aligned and writable; one `str`
+    // of a W register with a plain base register.
+    unsafe {
+        core::arch::asm!("str {v:w}, [{p}]", v = in(reg) v, p = in(reg) p,
+            options(nostack, preserves_flags));
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    // SAFETY: the caller guarantees `p` is aligned and writable.
+    unsafe {
+        p.write_volatile(v)
+    }
+}
+
 /// Waits until earlier memory accesses have completed (`dsb sy`), so the
 /// hypervisor sees the buffer written before a command and the CLI sees
 /// what it wrote after one.

@@ -15,13 +15,15 @@ pub const BARE_TARGET: &str = "aarch64-unknown-none";
 /// the registers that belong to the cells.
 pub const HV_TARGET: &str = "aarch64-unknown-none-softfloat";
 /// The inmate binaries of package `demos`.
-pub const INMATES: [&str; 6] = [
+pub const INMATES: [&str; 8] = [
     "gic-demo",
     "gic-demo-locked",
     "gic-demo-deny",
     "uart-demo",
     "probe",
     "edu-dma",
+    "ivshmem-demo",
+    "ivshmem-intruder",
 ];
 
 /// A boot image that `build` packs.

@@ -42,7 +42,12 @@ pub const USERSPACE_MARKER: &str = "Cellblock root cell: Linux userspace up";
 /// The CLI for the root cell: static, for aarch64 Linux.
 const MUSL_TARGET: &str = "aarch64-unknown-linux-musl";
 /// Cell configs compiled to `.cell` for /opt/cellblock.
-const QEMU_CELLS: [&str; 2] = ["qemu-gic-demo", "qemu-probe"];
+const QEMU_CELLS: [&str; 4] = [
+    "qemu-gic-demo",
+    "qemu-probe",
+    "qemu-ivshmem-demo",
+    "qemu-ivshmem-intruder",
+];
 /// Busybox applets linked in the initramfs (init runs
 /// `busybox --install -s` for the rest).
 const APPLETS: [&str; 12] = [
@@ -119,6 +124,13 @@ pub fn build(tools: &Tools) -> Result {
         ]))?;
     }
 
+    let version = kernel
+        .parent()
+        .and_then(|d| d.file_name())
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| Error(format!("{}: no version directory", kernel.display())))?
+        .to_owned();
+    let input = crate::linux_smmu::input_modules(&version)?;
     let guest = guest_initramfs(&busybox, &musl_cli)?;
     let guest_path = out.join("linux-cell-initramfs.cpio");
     fs::write(&guest_path, &guest).context(|| format!("cannot write {}", guest_path.display()))?;
@@ -126,6 +138,7 @@ pub fn build(tools: &Tools) -> Result {
     let initramfs = initramfs(
         &busybox,
         &musl_cli,
+        &input,
         &[
             (LINUX_CELL_KERNEL, kernel_gz.as_slice()),
             (LINUX_CELL_INITRD, guest.as_slice()),
@@ -166,12 +179,16 @@ pub fn build(tools: &Tools) -> Result {
             .len();
         check_layout(&kernel_bytes, dtb_len, initramfs.len())?;
 
-        run(Command::new(&host_cli)
-            .current_dir(root())
-            .args(["config", "check", "--dtb"])
-            .arg(&board)
-            .arg(system_config(gic))
-            .args(QEMU_CELLS.map(|c| format!("configs/cells/{c}.toml"))))?;
+        // Cells that run at the same time are checked together:
+        // ivshmem-demo takes gic-demo's CPU and UART.
+        for group in [&QEMU_CELLS[..2], &QEMU_CELLS[2..]] {
+            run(Command::new(&host_cli)
+                .current_dir(root())
+                .args(["config", "check", "--dtb"])
+                .arg(&board)
+                .arg(system_config(gic))
+                .args(group.iter().map(|c| format!("configs/cells/{c}.toml"))))?;
+        }
         let img = out.join(image.file);
         run(Command::new(&host_cli)
             .current_dir(root())
@@ -445,10 +462,21 @@ fn check_aarch64_elf(data: &[u8]) -> std::result::Result<(), &'static str> {
     Ok(())
 }
 
+/// Where the root initramfs keeps the input modules (gpio_keys, evdev:
+/// ivshmem doorbells as input events) and the file /init reads their load
+/// order from.
+const INPUT_MODULES_DIR: &str = "lib/modules/input";
+const INPUT_ORDER_FILE: &str = "lib/modules/cellblock-input.order";
+
 /// The initramfs: `rootfs/` (init and friends), busybox, the CLI, device
-/// nodes the kernel needs before devtmpfs, /opt/cellblock, and `extra`
-/// files (path, contents).
-fn initramfs(busybox: &Path, cli: &Path, extra: &[(&str, &[u8])]) -> Result<Vec<u8>> {
+/// nodes the kernel needs before devtmpfs, /opt/cellblock, the input
+/// modules `input` (in load order) and `extra` files (path, contents).
+fn initramfs(
+    busybox: &Path,
+    cli: &Path,
+    input: &[(String, Vec<u8>)],
+    extra: &[(&str, &[u8])],
+) -> Result<Vec<u8>> {
     let read = |p: &Path| fs::read(p).context(|| format!("cannot read {}", p.display()));
     let mut a = Archive::new();
     for d in [
@@ -503,6 +531,14 @@ fn initramfs(busybox: &Path, cli: &Path, extra: &[(&str, &[u8])]) -> Result<Vec<
         let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         a.file(&format!("opt/cellblock/{name}"), 0o644, &read(&f)?)?;
     }
+    a.dir(INPUT_MODULES_DIR, 0o755)?;
+    let mut order = String::new();
+    for (file, data) in input {
+        a.file(&format!("{INPUT_MODULES_DIR}/{file}"), 0o644, data)?;
+        order.push_str(file);
+        order.push('\n');
+    }
+    a.file(INPUT_ORDER_FILE, 0o644, order.as_bytes())?;
     Ok(a.finish())
 }
 

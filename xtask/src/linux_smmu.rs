@@ -169,8 +169,28 @@ fn dump_dtb(tools: &Tools, to: &Path) -> Result {
 /// The `.ko` files of [`MODULES`] and their dependencies, in load order:
 /// `(file name, contents)`.
 fn modules(version: &str) -> Result<Vec<(String, Vec<u8>)>> {
-    let dir = modules_dir(version)?;
-    let available: Vec<PathBuf> = fs::read_dir(&dir)
+    let dir = modules_dir(version, "linux-modules", &MODULE_PATTERNS)?;
+    modules_from(&dir, version, &MODULES)
+}
+
+/// The input drivers that turn the root cell's ivshmem doorbells into
+/// input events (docs/ivshmem.md), for every root initramfs.
+const INPUT_MODULES: [&str; 2] = ["gpio_keys", "evdev"];
+const INPUT_PATTERNS: [&str; 2] = [
+    "*/kernel/drivers/input/evdev.ko",
+    "*/kernel/drivers/input/keyboard/gpio_keys.ko",
+];
+
+/// The `.ko` files of [`INPUT_MODULES`] of kernel `version` and their
+/// dependencies, in load order.
+pub fn input_modules(version: &str) -> Result<Vec<(String, Vec<u8>)>> {
+    let dir = modules_dir(version, "linux-input-modules", &INPUT_PATTERNS)?;
+    modules_from(&dir, version, &INPUT_MODULES)
+}
+
+/// `wanted` and their dependencies from the `.ko` files in `dir`.
+fn modules_from(dir: &Path, version: &str, wanted: &[&str]) -> Result<Vec<(String, Vec<u8>)>> {
+    let available: Vec<PathBuf> = fs::read_dir(dir)
         .context(|| format!("cannot read {}", dir.display()))?
         .flatten()
         .map(|e| e.path())
@@ -187,7 +207,7 @@ fn modules(version: &str) -> Result<Vec<(String, Vec<u8>)>> {
             })?;
         fs::read(path).context(|| format!("cannot read {}", path.display()))
     };
-    load_order(&MODULES, |name| {
+    load_order(wanted, |name| {
         let data = read(name)?;
         let deps = depends(&data).map_err(|e| Error(format!("{name}.ko: {e}")))?;
         Ok((data, deps))
@@ -268,19 +288,19 @@ fn modules_archive(modules: &[(String, Vec<u8>)]) -> Result<Vec<u8>> {
     Ok(a.finish())
 }
 
-/// The virtio and block driver modules of kernel `version`, unpacked once
-/// from Debian's kernel package into
-/// `$CELLBLOCK_CACHE/linux-modules/<version>/` (flat).
-fn modules_dir(version: &str) -> Result<PathBuf> {
+/// The modules of kernel `version` that `patterns` name, unpacked once
+/// from Debian's kernel package into `$CELLBLOCK_CACHE/<cache>/<version>/`
+/// (flat).
+fn modules_dir(version: &str, cache_name: &str, patterns: &[&str]) -> Result<PathBuf> {
     let cache = debian::cache_dir()?;
-    let dir = cache.join("linux-modules").join(version);
+    let dir = cache.join(cache_name).join(version);
     let done = dir.join(".complete");
     if done.is_file() {
         return Ok(dir);
     }
     let apt = Apt::new(&cache)?;
     let deb = apt.download(&format!("linux-image-{version}"))?;
-    let tmp = cache.join("linux-modules.tmp");
+    let tmp = cache.join(format!("{cache_name}.tmp"));
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp).context(|| format!("cannot create {}", tmp.display()))?;
     let mut dpkg = Command::new("dpkg-deb")
@@ -298,7 +318,7 @@ fn modules_dir(version: &str) -> Result<PathBuf> {
         .arg("-C")
         .arg(&tmp)
         .arg("--wildcards")
-        .args(MODULE_PATTERNS)
+        .args(patterns)
         .stdin(tar_in)
         .status()
         .context(|| "cannot run tar".to_owned())?;

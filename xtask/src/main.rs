@@ -7,6 +7,7 @@
 
 mod bench;
 mod bench_dtbs;
+mod bench_ivshmem;
 mod bench_linux;
 mod build;
 mod cpio;
@@ -14,6 +15,7 @@ mod debian;
 mod dtbs;
 mod fuzz;
 mod image;
+mod ivshmem_test;
 mod linux;
 mod linux_cell_test;
 mod linux_smmu;
@@ -91,6 +93,13 @@ enum BenchCommand {
     /// Linux boot to userspace bare vs. as root cell, and gic-demo's
     /// create + load + start time, under deterministic `-icount`.
     Linux,
+    /// The ivshmem doorbell round trip root cell <-> ivshmem-demo against
+    /// the polled one, under deterministic `-icount`.
+    Ivshmem {
+        /// Messages of each of the two runs.
+        #[arg(long, default_value_t = 2000)]
+        count: u32,
+    },
     /// `dt-cellgen system` vs. `dtc -I dtb -O dts` over Debian's arm64 DTBs.
     Dtbs {
         /// Timed passes of each tool; the best is reported.
@@ -136,6 +145,9 @@ fn main() -> ExitCode {
         Command::Bench {
             which: BenchCommand::Linux,
         } => setup::ensure_tools().and_then(|tools| bench_linux::linux(&tools)),
+        Command::Bench {
+            which: BenchCommand::Ivshmem { count },
+        } => setup::ensure_tools().and_then(|tools| bench_ivshmem::ivshmem(&tools, count)),
         Command::Bench {
             which: BenchCommand::Dtbs { runs },
         } => bench_dtbs::dtbs(runs),

@@ -82,6 +82,7 @@ pub fn run_all(tools: &Tools, opts: &Options) -> Result {
         .chain(crate::smmu_test::names())
         .chain(crate::linux_smmu_test::names())
         .chain(crate::linux_cell_test::names())
+        .chain(crate::ivshmem_test::names())
         .filter(|n| opts.scenario.as_ref().is_none_or(|f| n.contains(f)))
         .collect();
     if selected.is_empty() && linux.is_empty() {
@@ -179,6 +180,9 @@ pub fn run_all(tools: &Tools, opts: &Options) -> Result {
                     }
                     None if crate::linux_cell_test::names().contains(name) => {
                         crate::linux_cell_test::run(tools, name)
+                    }
+                    None if crate::ivshmem_test::names().contains(name) => {
+                        crate::ivshmem_test::run(tools, name)
                     }
                     None => crate::linux_test::run(tools, name),
                 };

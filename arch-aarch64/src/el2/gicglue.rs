@@ -268,6 +268,13 @@ pub fn enable_hv_spi(intid: u32, cpu: usize) {
     d.write(isenabler, 4, 1u64 << (intid % 32));
 }
 
+/// Makes SPI `intid` pending in the physical distributor (an ivshmem
+/// doorbell); the GIC then delivers it to the CPU it is routed to, whose
+/// cell owns it.
+pub fn set_spi_pending(intid: u32) {
+    gic::set_spi_pending(plat().cfg.gicd as usize, intid);
+}
+
 /// Disables the cell's SPIs (its CPUs are being stopped).
 pub fn disable_spis(cell: &Cell) {
     let p = plat();

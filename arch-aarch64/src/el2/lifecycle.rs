@@ -15,7 +15,7 @@ use hv_core::mgmt::{comm, CellInfo, FaultInfo};
 use super::cell::{self, Cell, Fault, CELLS};
 use super::cpu::{StartRequest, CPUS};
 use super::sysregs::*;
-use super::{console, gicglue, iommu, mgmt, setup, traps};
+use super::{console, gicglue, iommu, ivshmem, mgmt, setup, traps};
 
 /// Most cells at a time, the root cell included.
 pub const MAX_CELLS: usize = 32;
@@ -177,6 +177,8 @@ pub fn create(offset: u64, len: u64) -> Result<u64, Errno> {
         spis.insert(irq)
             .map_err(|_| refuse(offset, format!("irqs: {irq} out of range")))?;
     }
+    ivshmem::add_spis(&config, &mut spis)
+        .map_err(|irq| refuse(offset, format!("ivshmem: IRQ {irq} out of range")))?;
     let id = {
         let cells = CELLS.read();
         (1..MAX_CELLS)

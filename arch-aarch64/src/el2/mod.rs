@@ -9,6 +9,7 @@ pub mod gicglue;
 pub mod heap;
 pub mod hypercall;
 pub mod iommu;
+pub mod ivshmem;
 pub mod lifecycle;
 pub mod mgmt;
 pub mod mmu;

@@ -18,7 +18,7 @@ use super::cell::{self, Cell, Fault, CELLS};
 use super::cpu::{self, PerCpu, StartRequest, CPUS, NO_CELL};
 use super::panic::halt;
 use super::sysregs::*;
-use super::{console, gicglue, heap, iommu, mmu};
+use super::{console, gicglue, heap, iommu, ivshmem, mmu};
 
 unsafe extern "C" {
     static __hv_start: u8;
@@ -280,6 +280,7 @@ fn create_cells(sys: &SystemConfig) -> Result<Vec<Arc<Cell>>, String> {
         }
         taken_cpus.extend(c.cpus.iter().map(|&x| x as usize));
         taken_spis.extend(c.irqs.iter().copied());
+        taken_spis.extend(c.ivshmem.iter().map(|l| l.irq));
         taken_streams.extend(c.streams.iter().copied());
     }
     let hv_only = [(hv.start, hv.start + hv.size)];
@@ -302,6 +303,8 @@ fn create_cells(sys: &SystemConfig) -> Result<Vec<Arc<Cell>>, String> {
             spis.insert(irq)
                 .map_err(|_| format!("cell \"{}\": IRQ {irq} out of range", config.name))?;
         }
+        ivshmem::add_spis(config, &mut spis)
+            .map_err(|irq| format!("cell \"{}\": IRQ {irq} out of range", config.name))?;
         let t: &[(u64, u64)] = if root { &taken } else { &hv_only };
         let streams = config
             .streams
@@ -353,8 +356,11 @@ pub fn build_cell(
     };
     let ipa_bits = stage2::ipa_bits(PA_RANGE.load(Ordering::Relaxed));
     let name = config.name.clone();
-    cell::build(id, config, res, taken, gicv2, ipa_bits)
-        .map_err(|e| format!("cell \"{name}\": stage-2 tables: {e}"))
+    let cell = cell::build(id, config, res, taken, gicv2, ipa_bits)
+        .map_err(|e| format!("cell \"{name}\": stage-2 tables: {e}"))?;
+    ivshmem::map_links(&cell)
+        .map_err(|e| format!("cell \"{name}\": ivshmem shared memory: {e}"))?;
+    Ok(cell)
 }
 
 /// Parks the calling CPU until its cell starts it (PSCI CPU_ON from the

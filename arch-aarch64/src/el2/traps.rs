@@ -10,7 +10,7 @@ use tock_registers::interfaces::Readable;
 
 use super::boot::TrapFrame;
 use super::cell::{self, Cell, Fault};
-use super::{cpu, gicglue, hypercall, mgmt, panic, psci, setup};
+use super::{cpu, gicglue, hypercall, ivshmem, mgmt, panic, psci, setup};
 
 /// Vector offsets 0x200.. (current EL, SPx) and 0x400.. (lower EL, AArch64).
 const LOWER_SYNC: u64 = 8;
@@ -142,6 +142,11 @@ fn data_abort(frame: &mut TrapFrame, esr: Esr) -> Result<(), Violation> {
     if let Some(offset) = mgmt::page_offset(ipa) {
         return emulate_access(frame, esr, ipa, "management page", |size, write| {
             mgmt::access(&cell, offset, size, write).map_err(String::from)
+        });
+    }
+    if let Some((link, offset)) = ivshmem::regs_offset(&cell, ipa) {
+        return emulate_access(frame, esr, ipa, "ivshmem register page", |size, write| {
+            ivshmem::access(&cell, &link, offset, size, write)
         });
     }
     let Some(region) = gicglue::mmio_region(ipa) else {
