@@ -1,4 +1,5 @@
-//! `ivshmem-gicv3` (part of `cargo xtask test`): ivshmem link 0 between
+//! `ivshmem-gicv3` and `ivshmem-gicv2` (part of `cargo xtask test`):
+//! ivshmem link 0 between
 //! the Linux root cell and the bare-metal ivshmem-demo cell
 //! (docs/ivshmem.md), driven through the root shell on uart0:
 //! 1. /init's gic-demo is destroyed (its CPU 3 and UART go to
@@ -20,7 +21,7 @@ use std::time::Duration;
 
 /// The scenario names.
 pub fn names() -> Vec<String> {
-    vec!["ivshmem-gicv3".to_owned()]
+    vec!["ivshmem-gicv3".to_owned(), "ivshmem-gicv2".to_owned()]
 }
 
 /// Time-out of the Linux boot to userspace (as linux_test's).
@@ -36,16 +37,18 @@ const MORE_MESSAGES: u64 = 1000;
 const SHMEM: &str = "IPA 0x7ec00000";
 const TAIL_LINES: usize = 40;
 
-/// Runs `ivshmem-gicv3`.
+/// Runs `ivshmem-gicv3` or `ivshmem-gicv2`.
 pub fn run(tools: &Tools, name: &str) -> Result {
-    if name != "ivshmem-gicv3" {
-        return Err(Error(format!("no ivshmem scenario named {name}")));
-    }
+    let gic = match name {
+        "ivshmem-gicv3" => 3,
+        "ivshmem-gicv2" => 2,
+        _ => return Err(Error(format!("no ivshmem scenario named {name}"))),
+    };
     let mut qemu = LoggedQemu::start_with(
         tools,
         name,
-        Machine::hypervisor(3),
-        &linux_image(3),
+        Machine::hypervisor(gic),
+        &linux_image(gic),
         &[],
         Uart0::Socket,
     )?;
