@@ -261,5 +261,6 @@ pub fn generate_cell(
         streams,
         images: Vec::new(),
         ivshmem: Vec::new(),
+        passive_comm: false,
     })
 }

@@ -42,8 +42,11 @@ pub fn hexify(text: &str) -> String {
                     let _ = writeln!(out, "{key} = {v:#x}");
                     done = true;
                 }
-            } else if key == "ivshmem" && val.trim() == "[]" {
-                // dt-cellgen writes no ivshmem links: leave the field out.
+            } else if (key == "ivshmem" && val.trim() == "[]")
+                || (key == "passive_comm" && val.trim() == "false")
+            {
+                // dt-cellgen writes no ivshmem links and no passive cells:
+                // leave the defaults out.
                 done = true;
             } else if key == "streams" {
                 let items: Option<Vec<String>> = val

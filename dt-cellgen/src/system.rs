@@ -578,6 +578,7 @@ pub fn generate_system(board: &Board, opts: &SystemOptions) -> Result<(SystemCon
             },
             images: Vec::new(),
             ivshmem: Vec::new(),
+            passive_comm: false,
         },
         boot_cells: Vec::new(),
     };

@@ -289,6 +289,7 @@ mod tests {
             entry_x0: None,
             streams: Vec::new(),
             ivshmem: Vec::new(),
+            passive_comm: false,
             images: vec![Image {
                 file: "demo.bin".to_string(),
                 addr: 0x4000_0000,

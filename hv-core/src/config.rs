@@ -180,6 +180,11 @@ pub struct CellConfig {
     /// (docs/ivshmem.md).
     #[serde(default)]
     pub ivshmem: Vec<IvshmemLink>,
+    /// The cell never answers through its communication region (an
+    /// unmodified Linux kernel, say): `cell shutdown` stops it at once
+    /// instead of asking and timing out. `cellblock cell linux` sets it.
+    #[serde(default)]
+    pub passive_comm: bool,
 }
 
 /// One cell's end of an ivshmem link: RAM shared with the one other cell

@@ -208,6 +208,7 @@ mod tests {
             entry_x0: None,
             streams: Vec::new(),
             ivshmem: Vec::new(),
+            passive_comm: false,
             images: Vec::<Image>::new(),
         }
     }

@@ -114,6 +114,7 @@ mod tests {
                 entry_x0: None,
                 streams: Vec::new(),
                 ivshmem: Vec::new(),
+                passive_comm: false,
                 images: alloc::vec![],
             },
         };

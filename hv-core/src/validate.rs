@@ -1368,6 +1368,7 @@ mod tests {
                 entry_x0: None,
                 streams: Vec::new(),
                 ivshmem: Vec::new(),
+                passive_comm: false,
                 images: vec![Image {
                     file: "root.bin".to_string(),
                     addr: 0x4000_0000,
@@ -1390,6 +1391,7 @@ mod tests {
             entry_x0: None,
             streams: Vec::new(),
             ivshmem: Vec::new(),
+            passive_comm: false,
             images: vec![Image {
                 file: "gic-demo.bin".to_string(),
                 addr: 0x4000_0000,
@@ -1407,6 +1409,7 @@ mod tests {
             entry_x0: None,
             streams: Vec::new(),
             ivshmem: Vec::new(),
+            passive_comm: false,
             images: vec![],
         }
     }

@@ -697,6 +697,10 @@ fn cell_linux_creates_loads_and_starts_at_the_stub() {
     );
     let cell = hv.by_name("linux").unwrap();
     assert_eq!(cell.state, CellState::Running);
+    assert!(
+        cell.config.passive_comm,
+        "Linux does not answer shutdown requests"
+    );
     // Entry: the stub at the boot area, x0 its copy list.
     let boot = cell.config.entry;
     assert_eq!(

@@ -122,6 +122,7 @@ impl FakeHv {
                     entry_x0: Some(0x4800_0000),
                     streams: Vec::new(),
                     ivshmem: Vec::new(),
+                    passive_comm: false,
                     images: vec![],
                 },
             });

@@ -361,6 +361,8 @@ impl Runtime<'_> {
             (entry, Some(x0))
         };
         config.images.clear();
+        // An unmodified kernel does not answer shutdown requests.
+        config.passive_comm = true;
         let (regions, _) = load_regions(&config);
         if cell_to_phys(&regions, layout.boot.0, layout.boot.1).is_none() {
             return Err(Error::new(
@@ -456,6 +458,7 @@ mod tests {
             images: vec![],
             streams: vec![],
             ivshmem: vec![],
+            passive_comm: false,
         }
     }
 

@@ -6,9 +6,10 @@
 //!   on uart1 while the root shell answers;
 //! - `reboot` in the cell restarts that cell only (its userspace comes
 //!   again), `poweroff` leaves it `shut down`; the root runs on; `cell
-//!   start` from the root boots it again;
-//! - destroy (of the running cell) gives CPUs 2 and 3 back to the root's
-//!   Linux and the memory pool use returns to where it was;
+//!   start` from the root boots it again, and `cell shutdown` stops it at
+//!   once (the cell's communication region is passive);
+//! - destroy gives CPUs 2 and 3 back to the root's Linux and the memory
+//!   pool use returns to where it was;
 //! - a second `cell linux` boots again; a `/dev/mem` read of the root's RAM
 //!   from inside it makes that cell `failed` (IPA of the access recorded),
 //!   and the root still answers.
@@ -166,7 +167,12 @@ fn checks(qemu: &mut LoggedQemu) -> Result {
     wait_cell_up(qemu, booted + 1)?;
     expect_state(qemu, &mut sh, "linux", "running")?;
 
-    // destroy while it runs: CPUs and RAM back.
+    // `cell shutdown`: the kernel does not answer the communication
+    // region; `cell linux` made the cell passive, so it stops at once.
+    sh.ok(qemu, "cellblock cell shutdown linux")?;
+    expect_state(qemu, &mut sh, "linux", "shut down")?;
+
+    // destroy: CPUs and RAM back.
     sh.ok(qemu, "cellblock cell destroy linux")?;
     cpu_back(qemu, &mut sh, 2)?;
     cpu_back(qemu, &mut sh, 3)?;

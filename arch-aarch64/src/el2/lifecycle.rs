@@ -406,6 +406,15 @@ pub fn shutdown(id: usize) -> Result<u64, Errno> {
     if !cell.state().is_running() {
         return Ok(0);
     }
+    if cell.config.passive_comm {
+        // Nobody would answer: stopped at once, as if approved.
+        stop_cpus(&cell, CellState::ShutDown, None);
+        println!(
+            "cell \"{}\" shut down (passive communication region)",
+            cell.name()
+        );
+        return Ok(0);
+    }
     let asked = cell.shutdown_requested_at.load(Ordering::Acquire);
     if asked == 0 {
         c.write(comm::OFF_REPLY_FROM_CELL, comm::REPLY_NONE);
