@@ -254,8 +254,15 @@ pub fn root_dtb(
         .build();
     dt.root.add_child(node);
 
-    for link in &sys.root_cell.ivshmem {
-        dt.root.add_child(ivshmem_input_node(board, link)?);
+    if !sys.root_cell.ivshmem.is_empty() {
+        let gic = tree.phandle_of(board.gic.node).ok_or_else(|| {
+            Error::Write(
+                "ivshmem links: the GIC node has no phandle to name as interrupt-parent".into(),
+            )
+        })?;
+        for link in &sys.root_cell.ivshmem {
+            dt.root.add_child(ivshmem_input_node(gic, link)?);
+        }
     }
     Ok(dt.to_dtb())
 }
@@ -269,19 +276,16 @@ pub const IVSHMEM_KEY_CODE: u32 = 0x100;
 /// A `gpio-keys` node with one interrupt-only button on the link's SPI
 /// (edge rising, no debounce): an unmodified kernel turns each doorbell
 /// into a key press and release on an input device labelled
-/// `cellblock-ivshmem-ID` (docs/ivshmem.md). The shared memory and the
-/// register page are not described: the CLI maps them through /dev/mem.
+/// `cellblock-ivshmem-ID` (docs/ivshmem.md). Properties the kernel
+/// ignores tell userspace the rest of the link, as the cell sees it:
+/// `cellblock,link` (the id), `cellblock,regs` (the register page) and
+/// `cellblock,shmem` (the shared memory's address and size), each number
+/// in two cells; userspace maps them through /dev/mem.
 fn ivshmem_input_node(
-    board: &Board,
+    gic_phandle: u32,
     link: &hv_core::config::IvshmemLink,
 ) -> Result<DeviceTreeNode> {
-    let tree = &board.tree;
-    let gic = tree.phandle_of(board.gic.node).ok_or_else(|| {
-        Error::Write(format!(
-            "ivshmem link {}: the GIC node has no phandle to name as interrupt-parent",
-            link.id
-        ))
-    })?;
+    let gic = gic_phandle;
     let spi = link.irq.checked_sub(32).ok_or_else(|| {
         Error::Write(format!(
             "ivshmem link {}: IRQ {} is not an SPI",
@@ -307,6 +311,12 @@ fn ivshmem_input_node(
         .property(prop("compatible", str_bytes(&["gpio-keys"]))?)
         .property(prop("label", str_bytes(&[&label]))?)
         .property(prop("interrupt-parent", cells_bytes(&[gic]))?)
+        .property(prop("cellblock,link", cells_bytes(&[link.id]))?)
+        .property(prop("cellblock,regs", reg_bytes(&[(link.regs, 0)], 2, 0))?)
+        .property(prop(
+            "cellblock,shmem",
+            reg_bytes(&[(link.virt_start, link.size)], 2, 2),
+        )?)
         .child(button)
         .build())
 }
@@ -592,6 +602,9 @@ pub fn guest_dtb_on(
         root.add_child(aliases);
     }
     root.add_child(chosen);
+    for link in &cell.ivshmem {
+        root.add_child(ivshmem_input_node(GIC_PHANDLE, link)?);
+    }
     Ok(dt.to_dtb())
 }
 

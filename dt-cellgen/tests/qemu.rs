@@ -297,6 +297,16 @@ fn root_dtb_has_an_input_node_per_ivshmem_link() {
     assert_eq!(t.cells(button, "interrupts").unwrap(), Some(vec![0, 76, 1]));
     assert_eq!(t.cells(button, "linux,code").unwrap(), Some(vec![0x100]));
     assert_eq!(t.cells(button, "debounce-interval").unwrap(), Some(vec![0]));
+    // The link as userspace finds it.
+    assert_eq!(t.cells(node, "cellblock,link").unwrap(), Some(vec![4]));
+    assert_eq!(
+        t.cells(node, "cellblock,regs").unwrap(),
+        Some(vec![0, 0x0c00_1000])
+    );
+    assert_eq!(
+        t.cells(node, "cellblock,shmem").unwrap(),
+        Some(vec![0, 0x7ec0_0000, 0, 0x10_0000])
+    );
     // The shared memory stays out of the root's RAM.
     assert!(memory_regs(&t)
         .iter()
@@ -403,6 +413,37 @@ fn a_given_guest_dtb_is_fitted_to_the_layout() {
     );
     assert!(fit_guest_dtb(b"not a dtb", None, None, (0, 0x1000)).is_err());
     dtc_accepts(&bytes, "fitted");
+}
+
+#[test]
+fn guest_dtb_has_an_input_node_per_ivshmem_link() {
+    let (board, sys, _) = system("qemu-virt-gicv3.dtb", 64 << 20);
+    let mut cell = demo_cell(&sys, &board);
+    cell.ivshmem.push(hv_core::config::IvshmemLink {
+        id: 1,
+        phys_start: 0x7ed0_0000,
+        virt_start: 0x5000_0000,
+        size: 0x10_0000,
+        regs: 0x0c00_0000,
+        irq: 111,
+    });
+    let bytes = guest_dtb(&board, &sys, &cell, &GuestOptions::default()).expect("guest DTB");
+    let t = Tree::parse(&bytes).expect("guest DTB parses back");
+    let node = t.find("/cellblock-ivshmem-1").expect("input node");
+    assert!(t.is_compatible(node, &["gpio-keys"]));
+    let gic = t.find("/interrupt-controller@8000000").unwrap();
+    assert_eq!(
+        t.cells(node, "interrupt-parent").unwrap(),
+        Some(vec![t.phandle_of(gic).unwrap()])
+    );
+    let button = t.find("/cellblock-ivshmem-1/doorbell").unwrap();
+    assert_eq!(t.cells(button, "interrupts").unwrap(), Some(vec![0, 79, 1]));
+    // Where the cell sees the shared memory, not where it is.
+    assert_eq!(
+        t.cells(node, "cellblock,shmem").unwrap(),
+        Some(vec![0, 0x5000_0000, 0, 0x10_0000])
+    );
+    dtc_accepts(&bytes, "guest-ivshmem");
 }
 
 /// `dtc` decompiles the DTB (skipped only when dtc is absent outside CI).

@@ -48,11 +48,37 @@ pub enum IvshmemAction {
     /// shared memory and doorbells; fails on a lost, reordered or
     /// duplicated message and prints the round-trip time.
     Ping(PingArgs),
+    /// Answer the peer's `ivshmem ping` on link ID: each numbered message
+    /// is checked against the one before and sent back with a doorbell
+    /// (what ivshmem-demo does, from a Linux cell).
+    Echo(EchoArgs),
+}
+
+impl IvshmemAction {
+    /// The link the command works on.
+    pub fn id(&self) -> u32 {
+        match self {
+            Self::Ping(a) => a.id,
+            Self::Echo(a) => a.id,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct EchoArgs {
+    /// Link id (`ivshmem[].id` of this cell's config).
+    pub id: u32,
+    /// Messages to answer before exiting.
+    #[arg(long, default_value_t = 1000)]
+    pub count: u64,
+    /// How long to wait for each message, in ms.
+    #[arg(long, default_value_t = 60_000)]
+    pub timeout_ms: u64,
 }
 
 #[derive(Debug, Args)]
 pub struct PingArgs {
-    /// Link id (`ivshmem[].id` of the root cell's config).
+    /// Link id (`ivshmem[].id` of this cell's config).
     pub id: u32,
     /// Messages to exchange.
     #[arg(long, default_value_t = 1000)]

@@ -1,8 +1,12 @@
-//! `cellblock ivshmem ping`: the root cell's end of an ivshmem link
-//! (docs/ivshmem.md), for testing and measuring a link from Linux
-//! userspace without a kernel module of ours.
+//! `cellblock ivshmem ping` and `ivshmem echo`: a Linux cell's end of an
+//! ivshmem link (docs/ivshmem.md), for testing and measuring a link from
+//! Linux userspace without a kernel module of ours.
 //!
-//! - The link (shared memory, register page) comes from the root cell's
+//! - The link (shared memory, register page, as the cell sees them) comes
+//!   from the cell's device tree: the `cellblock,regs` and
+//!   `cellblock,shmem` properties of its `cellblock-ivshmem-ID` node,
+//!   which dt-cellgen writes into root and guest DTBs alike. In the root
+//!   cell, an older DTB without them is helped out by the root cell's
 //!   config as the hypervisor reports it (`cell 0`'s info).
 //! - Both are mapped through `/dev/mem` (neither is RAM of the root
 //!   kernel): 32-bit accesses to the registers, 64-bit ones to the
@@ -12,10 +16,12 @@
 //!   it): each doorbell is a key press and release on that input device's
 //!   `/dev/input/eventN`.
 //!
-//! The protocol ([`ping`], host-tested against fakes): for each sequence
-//! number 1..=N write it into `msg::TO_PEER`, ring, wait for the peer's
-//! doorbell (or, with `--poll`, for the slot to change), and check that
-//! `msg::FROM_PEER` holds the same number.
+//! The protocol ([`ping`] and [`echo`], host-tested against fakes): for
+//! each sequence number 1..=N the initiator writes it into `msg::TO_PEER`,
+//! rings, waits for the peer's doorbell (or, with `--poll`, for the slot
+//! to change), and checks that `msg::FROM_PEER` holds the same number; the
+//! responder (ivshmem-demo, or `ivshmem echo` in a Linux cell) checks each
+//! number against the one before and copies it back.
 
 use std::fs::{File, OpenOptions};
 use std::io::Read;
@@ -25,11 +31,70 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use hv_core::config::IvshmemLink;
-use hv_core::ivshmem::{check_echo, msg, reg, Seen, REGS_SIZE};
+use hv_core::ivshmem::{check_echo, msg, reg, Seen, Sequence, REGS_SIZE};
 use memmap2::{MmapOptions, MmapRaw};
 
-use crate::cli::PingArgs;
+use crate::cli::{EchoArgs, PingArgs};
 use crate::{mmio, Error};
+
+/// One cell's end of a link, as that cell sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    pub id: u32,
+    /// The register page.
+    pub regs: u64,
+    /// The shared memory and its size.
+    pub shmem: u64,
+    pub size: u64,
+}
+
+impl From<&IvshmemLink> for Endpoint {
+    fn from(l: &IvshmemLink) -> Self {
+        Endpoint {
+            id: l.id,
+            regs: l.regs,
+            shmem: l.virt_start,
+            size: l.size,
+        }
+    }
+}
+
+/// Big-endian 32-bit cells of a device-tree property file.
+fn be_cells(bytes: &[u8]) -> Vec<u64> {
+    bytes
+        .chunks_exact(4)
+        .map(|c| u64::from(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
+        .collect()
+}
+
+/// Link `id` from the device tree under the first of `roots` that has a
+/// `cellblock-ivshmem-ID` node; `None` when none has the node with its
+/// `cellblock,regs` and `cellblock,shmem` properties.
+pub fn endpoint_from_dt(roots: &[&Path], id: u32) -> Result<Option<Endpoint>, Error> {
+    for root in roots {
+        let node = root.join(input_label(id));
+        if !node.is_dir() {
+            continue;
+        }
+        let read = |name: &str| std::fs::read(node.join(name)).ok().map(|b| be_cells(&b));
+        let (Some(regs), Some(shmem)) = (read("cellblock,regs"), read("cellblock,shmem")) else {
+            return Ok(None);
+        };
+        return match (regs.as_slice(), shmem.as_slice()) {
+            ([rh, rl], [sh, sl, zh, zl]) => Ok(Some(Endpoint {
+                id,
+                regs: rh << 32 | rl,
+                shmem: sh << 32 | sl,
+                size: zh << 32 | zl,
+            })),
+            _ => Err(Error::new(
+                node.display().to_string(),
+                "cellblock,regs needs 2 cells and cellblock,shmem 4",
+            )),
+        };
+    }
+    Ok(None)
+}
 
 /// The root cell's end of a link, as [`ping`] drives it.
 pub trait Peer {
@@ -241,7 +306,7 @@ fn map(file: &File, pa: u64, len: u64) -> Result<MmapRaw, Error> {
 }
 
 impl DevPeer {
-    fn open(link: &IvshmemLink, events: Option<PathBuf>) -> Result<Self, Error> {
+    fn open(link: &Endpoint, events: Option<PathBuf>) -> Result<Self, Error> {
         let dev_mem = Path::new(crate::devmem::DEV_MEM);
         let file = OpenOptions::new()
             .read(true)
@@ -250,7 +315,7 @@ impl DevPeer {
             .open(dev_mem)
             .map_err(|e| Error::file(dev_mem, e))?;
         let regs = map(&file, link.regs, REGS_SIZE)?;
-        let shmem = map(&file, link.virt_start, msg::SIZE.max(0x1000).min(link.size))?;
+        let shmem = map(&file, link.shmem, msg::SIZE.max(0x1000).min(link.size))?;
         let events = match events {
             Some(p) => Some(
                 OpenOptions::new()
@@ -350,12 +415,88 @@ impl Peer for DevPeer {
     }
 }
 
+/// The responder: for each of `count` doorbells, checks the number in
+/// `msg::TO_PEER` against the one before, copies it to `msg::FROM_PEER` and
+/// rings back. Stops at the first number out of sequence, or when no
+/// doorbell comes within `timeout`.
+pub fn echo(
+    peer: &mut dyn Peer,
+    id: u32,
+    count: u64,
+    timeout: Duration,
+) -> Result<Sequence, Error> {
+    let what = format!("ivshmem link {id}");
+    let mut seq = Sequence::new();
+    while seq.received < count {
+        if !peer.wait_doorbell(timeout)? {
+            return Err(Error::new(
+                what,
+                format!(
+                    "no doorbell within {} ms after {} messages",
+                    timeout.as_millis(),
+                    seq.received
+                ),
+            ));
+        }
+        let before = seq.last();
+        let got = peer.read_slot(msg::TO_PEER);
+        let seen = seq.record(got);
+        if seen != Seen::InOrder {
+            return Err(Error::new(
+                what,
+                format!(
+                    "message {} is {got} after {before} ({})",
+                    seq.received,
+                    seen_word(seen)
+                ),
+            ));
+        }
+        peer.write_slot(msg::FROM_PEER, got);
+        peer.ring();
+    }
+    Ok(seq)
+}
+
+/// `cellblock ivshmem echo ID`: answers `--count` messages of the peer's
+/// `ivshmem ping`; says on stderr when it is ready.
+pub fn run_echo(link: &Endpoint, args: &EchoArgs) -> Result<Vec<String>, Error> {
+    let events = find_event_device(Path::new("/sys/class/input"), &input_label(link.id))?;
+    let mut peer = DevPeer::open(link, Some(events))?;
+    let id = peer.read_reg(reg::ID);
+    if id != link.id {
+        return Err(Error::new(
+            format!("ivshmem link {}", link.id),
+            format!(
+                "register page {:#x} reads id {id} (not the hypervisor's register page?)",
+                link.regs
+            ),
+        ));
+    }
+    peer.drain()?;
+    eprintln!(
+        "ivshmem link {}: ready to echo {} messages",
+        link.id, args.count
+    );
+    let seq = echo(
+        &mut peer,
+        link.id,
+        args.count,
+        Duration::from_millis(args.timeout_ms),
+    )?;
+    Ok(vec![format!(
+        "ivshmem link {}: echoed {} messages, last {}, 0 errors",
+        link.id,
+        seq.received,
+        seq.last()
+    )])
+}
+
 fn now_ns(start: Instant) -> u128 {
     start.elapsed().as_nanos()
 }
 
-/// `cellblock ivshmem ping ID`: `link` is the root cell's end of link ID.
-pub fn run_ping(link: &IvshmemLink, args: &PingArgs) -> Result<Vec<String>, Error> {
+/// `cellblock ivshmem ping ID`: `link` is this cell's end of link ID.
+pub fn run_ping(link: &Endpoint, args: &PingArgs) -> Result<Vec<String>, Error> {
     let mode = if args.poll {
         Mode::Poll
     } else {
@@ -547,5 +688,109 @@ mod tests {
             .next()
             .unwrap()
             .contains("no input device named \"cellblock-ivshmem-1\""));
+    }
+
+    /// The initiator at the other end: each wait delivers its next number.
+    #[derive(Default)]
+    struct Pinger {
+        next: Vec<u64>,
+        to_peer: u64,
+        from_peer: u64,
+        rings: u64,
+    }
+
+    impl Peer for Pinger {
+        fn write_slot(&mut self, offset: u64, value: u64) {
+            if offset == msg::FROM_PEER {
+                self.from_peer = value;
+            }
+        }
+
+        fn read_slot(&mut self, offset: u64) -> u64 {
+            if offset == msg::TO_PEER {
+                self.to_peer
+            } else {
+                self.from_peer
+            }
+        }
+
+        fn ring(&mut self) {
+            self.rings += 1;
+        }
+
+        fn wait_doorbell(&mut self, _: Duration) -> Result<bool, Error> {
+            if self.next.is_empty() {
+                return Ok(false);
+            }
+            self.to_peer = self.next.remove(0);
+            Ok(true)
+        }
+    }
+
+    fn echoed(next: &[u64], count: u64) -> (Result<Sequence, Error>, Pinger) {
+        let mut p = Pinger {
+            next: next.to_vec(),
+            ..Pinger::default()
+        };
+        let r = echo(&mut p, 1, count, Duration::from_millis(5));
+        (r, p)
+    }
+
+    #[test]
+    fn echo_answers_each_number_and_stops_at_the_first_bad_one() {
+        let (r, p) = echoed(&[1, 2, 3], 3);
+        let seq = r.unwrap();
+        assert_eq!((seq.received, seq.last(), seq.errors), (3, 3, 0));
+        assert_eq!((p.from_peer, p.rings), (3, 3));
+        // A new run (1 again) is in order.
+        assert!(echoed(&[1, 2, 1, 2], 4).0.is_ok());
+        for (next, word) in [
+            (&[1, 2, 2][..], "duplicated"),
+            (&[1, 3][..], "lost"),
+            (&[1, 2, 3, 2][..], "reordered"),
+        ] {
+            let (r, p) = echoed(next, 10);
+            let e = message(r.map(|_| Summary::default()));
+            assert!(e.contains(word), "{next:?}: {e}");
+            // Nothing is echoed for the bad number.
+            assert_eq!(p.rings, next.len() as u64 - 1, "{next:?}");
+        }
+        let e = message(echoed(&[1], 2).0.map(|_| Summary::default()));
+        assert!(
+            e.contains("no doorbell within 5 ms after 1 messages"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn endpoint_from_the_device_tree() {
+        let dir = scratch("ivshmem-dt");
+        let node = dir.join("cellblock-ivshmem-1");
+        std::fs::create_dir_all(&node).unwrap();
+        let cells = |v: &[u32]| v.iter().flat_map(|c| c.to_be_bytes()).collect::<Vec<u8>>();
+        std::fs::write(node.join("cellblock,regs"), cells(&[0, 0x0c00_0000])).unwrap();
+        std::fs::write(
+            node.join("cellblock,shmem"),
+            cells(&[0, 0x7ed0_0000, 0, 0x10_0000]),
+        )
+        .unwrap();
+        let missing = dir.join("nothing-here");
+        let roots = [missing.as_path(), dir.as_path()];
+        assert_eq!(
+            endpoint_from_dt(&roots, 1).unwrap(),
+            Some(Endpoint {
+                id: 1,
+                regs: 0x0c00_0000,
+                shmem: 0x7ed0_0000,
+                size: 0x10_0000
+            })
+        );
+        assert_eq!(endpoint_from_dt(&roots, 2).unwrap(), None);
+        // A node without the properties (an older DTB): not from here.
+        std::fs::create_dir_all(dir.join("cellblock-ivshmem-3")).unwrap();
+        assert_eq!(endpoint_from_dt(&roots, 3).unwrap(), None);
+        std::fs::write(node.join("cellblock,shmem"), cells(&[1])).unwrap();
+        let e = endpoint_from_dt(&roots, 1).unwrap_err();
+        assert!(e.to_string().contains("needs 2 cells"), "{e}");
     }
 }

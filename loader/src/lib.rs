@@ -73,12 +73,18 @@ pub fn run(cli: &cli::Cli) -> Result<Vec<String>, Error> {
         cli::Command::Console => with_hypervisor(|rt| rt.console()),
         cli::Command::Info => with_hypervisor(|rt| rt.info()),
         cli::Command::Counter => counter(),
-        cli::Command::Ivshmem {
-            action: cli::IvshmemAction::Ping(args),
-        } => {
-            // The lock is held only while the link is looked up.
-            let link = with_hypervisor(|rt| root_link(rt, args.id))?;
-            ivshmem::run_ping(&link, args)
+        cli::Command::Ivshmem { action } => {
+            let id = action.id();
+            let roots = dt::DT_ROOTS.map(Path::new);
+            let link = match ivshmem::endpoint_from_dt(&roots, id)? {
+                Some(link) => link,
+                // The lock is held only while the link is looked up.
+                None => with_hypervisor(|rt| root_link(rt, id))?,
+            };
+            match action {
+                cli::IvshmemAction::Ping(args) => ivshmem::run_ping(&link, args),
+                cli::IvshmemAction::Echo(args) => ivshmem::run_echo(&link, args),
+            }
         }
     }
 }
@@ -105,13 +111,13 @@ fn counter() -> Result<Vec<String>, Error> {
 
 /// The root cell's end of ivshmem link `id`, from the hypervisor's
 /// information about cell 0.
-fn root_link(rt: &mut cells::Runtime, id: u32) -> Result<hv_core::config::IvshmemLink, Error> {
+fn root_link(rt: &mut cells::Runtime, id: u32) -> Result<ivshmem::Endpoint, Error> {
     let root = rt.resolve("0")?;
     root.config
         .ivshmem
         .iter()
         .find(|l| l.id == id)
-        .copied()
+        .map(ivshmem::Endpoint::from)
         .ok_or_else(|| {
             Error::new(
                 format!("ivshmem link {id}"),

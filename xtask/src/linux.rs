@@ -131,7 +131,7 @@ pub fn build(tools: &Tools) -> Result {
         .ok_or_else(|| Error(format!("{}: no version directory", kernel.display())))?
         .to_owned();
     let input = crate::linux_smmu::input_modules(&version)?;
-    let guest = guest_initramfs(&busybox, &musl_cli)?;
+    let guest = guest_initramfs(&busybox, &musl_cli, &input)?;
     let guest_path = out.join("linux-cell-initramfs.cpio");
     fs::write(&guest_path, &guest).context(|| format!("cannot write {}", guest_path.display()))?;
     let kernel_gz = gzipped_kernel(&out.join("Image"))?;
@@ -180,8 +180,14 @@ pub fn build(tools: &Tools) -> Result {
         check_layout(&kernel_bytes, dtb_len, initramfs.len())?;
 
         // Cells that run at the same time are checked together:
-        // ivshmem-demo takes gic-demo's CPU and UART.
-        for group in [&QEMU_CELLS[..2], &QEMU_CELLS[2..]] {
+        // ivshmem-demo takes gic-demo's CPU and UART, the Linux cells
+        // those and CPU 2.
+        for group in [
+            &QEMU_CELLS[..2],
+            &QEMU_CELLS[2..],
+            &["qemu-linux"],
+            &["qemu-linux-ivshmem"],
+        ] {
             run(Command::new(&host_cli)
                 .current_dir(root())
                 .args(["config", "check", "--dtb"])
@@ -396,9 +402,10 @@ fn gzipped_kernel(image: &Path) -> Result<Vec<u8>> {
         })
 }
 
-/// The Linux cell's initramfs: busybox, `guestfs/` (its /init) and the
-/// CLI (for `cellblock counter`).
-fn guest_initramfs(busybox: &Path, cli: &Path) -> Result<Vec<u8>> {
+/// The Linux cell's initramfs: busybox, `guestfs/` (its /init), the CLI
+/// (`cellblock counter`, `cellblock ivshmem`) and the input modules for
+/// ivshmem doorbells.
+fn guest_initramfs(busybox: &Path, cli: &Path, input: &[(String, Vec<u8>)]) -> Result<Vec<u8>> {
     let mut a = Archive::new();
     for d in [
         "bin", "sbin", "usr/bin", "usr/sbin", "dev", "proc", "sys", "tmp", "root",
@@ -422,6 +429,7 @@ fn guest_initramfs(busybox: &Path, cli: &Path) -> Result<Vec<u8>> {
     if !a.contains("init") {
         return Err("guestfs/init is missing".into());
     }
+    add_input_modules(&mut a, input)?;
     Ok(a.finish())
 }
 
@@ -531,6 +539,13 @@ fn initramfs(
         let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         a.file(&format!("opt/cellblock/{name}"), 0o644, &read(&f)?)?;
     }
+    add_input_modules(&mut a, input)?;
+    Ok(a.finish())
+}
+
+/// The input modules (in load order) and their order file, which /init
+/// (the root's and the Linux cell's) reads.
+fn add_input_modules(a: &mut Archive, input: &[(String, Vec<u8>)]) -> Result {
     a.dir(INPUT_MODULES_DIR, 0o755)?;
     let mut order = String::new();
     for (file, data) in input {
@@ -538,8 +553,7 @@ fn initramfs(
         order.push_str(file);
         order.push('\n');
     }
-    a.file(INPUT_ORDER_FILE, 0o644, order.as_bytes())?;
-    Ok(a.finish())
+    a.file(INPUT_ORDER_FILE, 0o644, order.as_bytes())
 }
 
 /// Adds the files under `dir` (sorted, keeping their permission bits) at

@@ -10,9 +10,12 @@
 //!   once (the cell's communication region is passive);
 //! - destroy gives CPUs 2 and 3 back to the root's Linux and the memory
 //!   pool use returns to where it was;
-//! - a second `cell linux` boots again; a `/dev/mem` read of the root's RAM
-//!   from inside it makes that cell `failed` (IPA of the access recorded),
-//!   and the root still answers.
+//! - a second `cell linux` boots again, this time with ivshmem link 1 to
+//!   the root: `cellblock ivshmem echo` in the cell and `ivshmem ping` in
+//!   the root exchange 2000 numbered messages with doorbells, Linux to
+//!   Linux, none lost, reordered or duplicated; then a `/dev/mem` read of
+//!   the root's RAM from inside it makes that cell `failed` (IPA of the
+//!   access recorded), and the root still answers.
 
 use crate::linux::{linux_image, LINUX_CELL_INITRD, LINUX_CELL_KERNEL};
 use crate::linux_test::{cpu_back, expect_state, pool, same_pool, shell, Shell};
@@ -36,9 +39,43 @@ pub fn names() -> Vec<String> {
     vec!["linux-cell-gicv3".to_owned(), "linux-cell-gicv2".to_owned()]
 }
 
+/// The same cell with ivshmem link 1 to the root cell.
+const IVSHMEM_CONFIG: &str = "/opt/cellblock/cells/qemu-linux-ivshmem.toml";
+/// Messages over link 1 between the two Linux kernels.
+const IVSHMEM_MESSAGES: u64 = 2000;
+
 /// The `cellblock cell linux` command line of the scenario.
 pub fn cell_linux_command() -> String {
-    format!("cellblock cell linux {CELL_CONFIG} /{LINUX_CELL_KERNEL} --initrd /{LINUX_CELL_INITRD}")
+    cell_linux_command_with(CELL_CONFIG)
+}
+
+fn cell_linux_command_with(config: &str) -> String {
+    format!("cellblock cell linux {config} /{LINUX_CELL_KERNEL} --initrd /{LINUX_CELL_INITRD}")
+}
+
+/// Numbered messages over ivshmem link 1, Linux to Linux: `ivshmem echo`
+/// in the cell, `ivshmem ping` in the root; both count them.
+fn ivshmem_between_linuxes(qemu: &mut LoggedQemu, sh: &mut Shell, cell: &mut Shell) -> Result {
+    let from = qemu.logs().uart1.len();
+    type_in(
+        cell,
+        &format!("cellblock ivshmem echo 1 --count {IVSHMEM_MESSAGES}"),
+    )?;
+    wait_uart1(qemu, from, "ivshmem link 1: ready to echo")?;
+    let ping = format!("cellblock ivshmem ping 1 --count {IVSHMEM_MESSAGES}");
+    let out = sh.run(qemu, &ping, Duration::from_secs(300))?;
+    println!("  $ {ping}\n    {}", out.text());
+    let want = format!("ivshmem link 1: {IVSHMEM_MESSAGES} messages, {IVSHMEM_MESSAGES} doorbells received, 0 errors");
+    if out.status != 0 || !out.text().contains(&want) {
+        return Err(Error(format!("root's ping over link 1: {}", out.text())));
+    }
+    let echoed = wait_uart1(qemu, from, "ivshmem link 1: echoed")?;
+    println!("  uart1: {echoed}");
+    let want = format!("echoed {IVSHMEM_MESSAGES} messages, last {IVSHMEM_MESSAGES}, 0 errors");
+    if !echoed.contains(&want) {
+        return Err(Error(format!("the cell's echo over link 1: {echoed}")));
+    }
+    Ok(())
 }
 
 pub fn run(tools: &Tools, name: &str) -> Result {
@@ -78,20 +115,25 @@ fn wait_cell_up(qemu: &mut LoggedQemu, count: usize) -> Result {
     )
 }
 
-/// Waits until uart0 (the hypervisor's console) has a line with `text`
-/// after byte `from`.
-fn wait_uart0(qemu: &mut LoggedQemu, from: usize, text: &str) -> Result<String> {
+/// Waits until uart `n` (0: the hypervisor and the root; 1: the cell)
+/// has a line with `text` after byte `from`.
+fn wait_line(qemu: &mut LoggedQemu, n: usize, from: usize, text: &str) -> Result<String> {
     let deadline = qemu.started.elapsed() + Duration::from_secs(60);
-    qemu.wait_for(
-        deadline,
-        &format!("`{text}` on uart0"),
-        |logs| match complete_lines(logs.uart0.get(from..).unwrap_or_default())
-            .find(|l| l.contains(text))
-        {
+    qemu.wait_for(deadline, &format!("`{text}` on uart{n}"), |logs| {
+        let log = if n == 0 { &logs.uart0 } else { &logs.uart1 };
+        match complete_lines(log.get(from..).unwrap_or_default()).find(|l| l.contains(text)) {
             Some(l) => Poll::Done(l.to_owned()),
             None => Poll::Pending,
-        },
-    )
+        }
+    })
+}
+
+fn wait_uart0(qemu: &mut LoggedQemu, from: usize, text: &str) -> Result<String> {
+    wait_line(qemu, 0, from, text)
+}
+
+fn wait_uart1(qemu: &mut LoggedQemu, from: usize, text: &str) -> Result<String> {
+    wait_line(qemu, 1, from, text)
 }
 
 /// Types `line` into the cell's console without waiting for an answer.
@@ -182,11 +224,12 @@ fn checks(qemu: &mut LoggedQemu) -> Result {
         "a Linux cell's life",
     )?;
 
-    // Again; then the isolation check.
+    // Again, with ivshmem link 1 to the root; then the isolation check.
     let booted = count_lines(&qemu.logs().uart1, CELL_MARKER);
-    sh.ok(qemu, &cell_linux_command())?;
+    sh.ok(qemu, &cell_linux_command_with(IVSHMEM_CONFIG))?;
     wait_cell_up(qemu, booted + 1)?;
     cell_shell(qemu, &mut cell)?;
+    ivshmem_between_linuxes(qemu, &mut sh, &mut cell)?;
     let from = qemu.logs().uart0.len();
     type_in(&mut cell, &format!("devmem {ROOT_ADDR}"))?;
     let failed = wait_uart0(qemu, from, "Cellblock: cell \"linux\" failed:")?;

@@ -6,7 +6,6 @@ use hv_core::abi::{CpuStat, Errno};
 use hv_core::mgmt::{reg, MGMT_MAGIC, MGMT_PAGE_SIZE, MGMT_VERSION};
 use spin::Mutex;
 
-use super::cell::Cell;
 use super::sysregs::clean_invalidate_dcache;
 use super::{cpu, hypercall, setup};
 
@@ -27,10 +26,7 @@ pub fn page_offset(ipa: u64) -> Option<u64> {
 }
 
 /// Emulates one access of the root cell to the management page.
-pub fn access(cell: &Cell, offset: u64, size: u8, write: Option<u64>) -> Result<u64, &'static str> {
-    if cell.id != 0 {
-        return Err("management page access from a non-root cell");
-    }
+pub fn access(offset: u64, size: u8, write: Option<u64>) -> Result<u64, &'static str> {
     if size != 8 || !offset.is_multiple_of(8) {
         return Err("management page: only aligned 64-bit accesses");
     }

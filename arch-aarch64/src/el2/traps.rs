@@ -139,9 +139,11 @@ fn emulate_access(
 fn data_abort(frame: &mut TrapFrame, esr: Esr) -> Result<(), Violation> {
     let ipa = fault_ipa();
     let cell = current_cell();
-    if let Some(offset) = mgmt::page_offset(ipa) {
+    // The management page is in the root cell's address space only; the
+    // same IPA in another cell is that cell's own.
+    if let Some(offset) = mgmt::page_offset(ipa).filter(|_| cell.id == 0) {
         return emulate_access(frame, esr, ipa, "management page", |size, write| {
-            mgmt::access(&cell, offset, size, write).map_err(String::from)
+            mgmt::access(offset, size, write).map_err(String::from)
         });
     }
     if let Some((link, offset)) = ivshmem::regs_offset(&cell, ipa) {
