@@ -14,8 +14,8 @@ use crate::dtbs;
 use crate::qemu::Machine;
 use crate::setup::Tools;
 use crate::util::{cargo, out_dir, rel, root, run, Context, Error, Result};
+use loader::linux::ImageHeader;
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -263,46 +263,10 @@ fn check_layout(kernel: &[u8], dtb_len: u64, initrd_len: usize) -> Result {
     Ok(())
 }
 
-/// The fields of the arm64 Image header we check.
-struct ImageHeader {
-    text_offset: u64,
-    image_size: u64,
-}
-
-/// `ARM\x64` at byte 0x38 of an arm64 Image.
-const IMAGE_MAGIC: &[u8; 4] = b"ARM\x64";
-
-impl ImageHeader {
-    fn read(image: &[u8]) -> Result<ImageHeader> {
-        let u64_at = |at: usize| {
-            image
-                .get(at..at + 8)
-                .and_then(|b| b.try_into().ok())
-                .map(u64::from_le_bytes)
-        };
-        if image.get(0x38..0x3c) != Some(IMAGE_MAGIC.as_slice()) {
-            return Err("not an arm64 Image: no `ARM\\x64` magic at byte 0x38".into());
-        }
-        Ok(ImageHeader {
-            text_offset: u64_at(8).ok_or("arm64 Image header truncated")?,
-            image_size: u64_at(16).ok_or("arm64 Image header truncated")?,
-        })
-    }
-}
-
-/// A raw arm64 Image from a `vmlinuz`: as it is, or gunzipped.
+/// A raw arm64 Image from a `vmlinuz`: as it is, or gunzipped (the CLI's
+/// `cell linux` reads kernels the same way).
 fn raw_image(vmlinuz: Vec<u8>) -> Result<Vec<u8>> {
-    if vmlinuz.starts_with(&[0x1f, 0x8b]) {
-        let mut raw = Vec::new();
-        flate2::read::GzDecoder::new(vmlinuz.as_slice())
-            .read_to_end(&mut raw)
-            .context(|| "cannot gunzip the kernel".to_owned())?;
-        ImageHeader::read(&raw)?;
-        Ok(raw)
-    } else {
-        ImageHeader::read(&vmlinuz)?;
-        Ok(vmlinuz)
-    }
+    Ok(loader::linux::kernel_image(vmlinuz)?)
 }
 
 /// Debian's arm64 kernel as a raw Image, cached as
@@ -613,21 +577,8 @@ mod tests {
         let mut img = vec![0u8; 0x1000];
         img[8..16].copy_from_slice(&text_offset.to_le_bytes());
         img[16..24].copy_from_slice(&image_size.to_le_bytes());
-        img[0x38..0x3c].copy_from_slice(IMAGE_MAGIC);
+        img[0x38..0x3c].copy_from_slice(b"ARM\x64");
         img
-    }
-
-    #[test]
-    fn raw_and_gzipped_images_are_accepted() {
-        use std::io::Write;
-        let raw = image(0, 0x201_0000);
-        assert_eq!(raw_image(raw.clone()).unwrap(), raw);
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        gz.write_all(&raw).unwrap();
-        assert_eq!(raw_image(gz.finish().unwrap()).unwrap(), raw);
-        let e = raw_image(vec![0u8; 0x100]).unwrap_err();
-        assert!(e.0.contains("ARM\\x64"), "{e}");
-        assert!(raw_image(vec![0x1f, 0x8b, 0, 0]).is_err());
     }
 
     #[test]
