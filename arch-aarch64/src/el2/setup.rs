@@ -367,9 +367,6 @@ pub fn build_cell(
 /// cell, or the hypervisor at boot), then enters the cell.
 pub fn park_current() -> ! {
     let me = cpu::current();
-    if me.state() != CpuState::Failed {
-        me.set_state(CpuState::Parked);
-    }
     gicglue::reset_vcpu_interface();
     loop {
         let req = wait_for_start(me);
@@ -388,11 +385,17 @@ pub fn park_current() -> ! {
 
 /// Waits, in WFI, for a start request. The CPU's timers are stopped so that
 /// nothing fires while it waits; whoever posts a request sends the
-/// hypervisor's SGI, which wakes the WFI and is consumed here.
+/// hypervisor's SGI, which wakes the WFI and is consumed here. The CPU
+/// reads as parked (a failed one stays failed) only once it waits, so
+/// that whoever sees it parked (`cell create` after the CLI polled the
+/// CPU's state) finds it waiting too.
 fn wait_for_start(me: &PerCpu) -> StartRequest {
     write_sysreg!("cntv_ctl_el0", 0);
     write_sysreg!("cntp_ctl_el0", 0);
     me.waiting.store(true, Ordering::Release);
+    if me.state() != CpuState::Failed {
+        me.set_state(CpuState::Parked);
+    }
     loop {
         if let Some(req) = me.mailbox.lock().take() {
             me.waiting.store(false, Ordering::Release);
