@@ -356,10 +356,9 @@ impl Runtime<'_> {
                 ),
             ));
         }
-        (config.entry, config.entry_x0) = {
-            let (entry, x0) = layout.entry();
-            (entry, Some(x0))
-        };
+        let (entry, x0) = layout.entry();
+        config.entry = entry;
+        config.entry_x0 = Some(x0);
         config.images.clear();
         // An unmodified kernel does not answer shutdown requests.
         config.passive_comm = true;
