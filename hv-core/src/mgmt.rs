@@ -20,8 +20,10 @@ use serde::{Deserialize, Serialize};
 
 /// `MAGIC` reads "CBMG" (little endian).
 pub const MGMT_MAGIC: u64 = u64::from_le_bytes(*b"CBMG\0\0\0\0");
-/// Layout version of the page.
-pub const MGMT_VERSION: u64 = 1;
+/// Version of the page's layout and of what the buffer carries
+/// ([`CellInfo`], the `.cell` blob): 2 since cell configs have ivshmem links
+/// and `passive_comm`.
+pub const MGMT_VERSION: u64 = 2;
 /// Size of the management page.
 pub const MGMT_PAGE_SIZE: u64 = 0x1000;
 
