@@ -4,11 +4,12 @@
 //! [`BoardInfo::from_dtb`] reads RAM banks (`/memory*` nodes), CPUs (`/cpus`
 //! children with `device_type = "cpu"`: `reg` is the MPIDR affinity), the GIC
 //! (`arm,gic-v3`; `arm,cortex-a15-gic`, `arm,gic-400` and other GICv2
-//! compatibles), the PSCI conduit (`/psci` `method`) and the console UART
+//! compatibles), the PSCI conduit (`method` of the node compatible with
+//! `arm,psci*`: `/psci`, `/firmware/psci`) and the console UART
 //! (`/chosen` `stdout-path`) with its kind ([`uart_kind`]). Addresses are
-//! read with the parent node's `#address-cells`/`#size-cells` and are not
-//! translated through `ranges` (identity buses, as on QEMU virt and most
-//! arm64 boards).
+//! read with the parent node's `#address-cells`/`#size-cells`; the GIC's and
+//! the console's are translated through the `ranges` of the buses above
+//! them (Marvell's `config-space`, TI K3's `bus@...`), as dt-cellgen does.
 //!
 //! The blob is checked for structural soundness (offsets, token stream,
 //! strings, nesting depth) before the `fdt` crate walks it, so a corrupt DTB
@@ -219,14 +220,26 @@ impl BoardInfo {
 
         let gic = read_gic(&fdt)?;
 
-        let psci = match fdt.find_node("/psci") {
+        // `/psci` on most boards, `/firmware/psci` on TI K3: the first
+        // enabled node compatible with `arm,psci*`, as dt-cellgen looks
+        // (else a `/psci` without `compatible`).
+        let psci_path = path_of(&fdt, |n| {
+            n.compatible()
+                .is_some_and(|c| c.all().any(|s| s.starts_with("arm,psci")))
+                && prop_str(n, "status").is_none_or(|s| s == "okay" || s == "ok")
+        })
+        .or_else(|| fdt.find_node("/psci").map(|_| String::from("/psci")));
+        let psci = match psci_path
+            .as_deref()
+            .and_then(|p| Some((p, fdt.find_node(p)?)))
+        {
             None => None,
-            Some(node) => match prop_str(node, "method") {
+            Some((path, node)) => match prop_str(node, "method") {
                 Some("smc") => Some(PsciConduit::Smc),
                 Some("hvc") => Some(PsciConduit::Hvc),
                 _ => {
                     return Err(BoardError::BadProperty {
-                        node: "/psci".to_string(),
+                        node: path.to_string(),
                         property: "method".to_string(),
                     })
                 }
@@ -240,11 +253,20 @@ impl BoardInfo {
             None => (None, None),
             Some(path) => {
                 let path = path.split(':').next().unwrap_or(path);
+                // An alias names the node's full path in /aliases.
+                let full = match path.starts_with('/') {
+                    true => Some(path),
+                    false => fdt.find_node("/aliases").and_then(|a| prop_str(a, path)),
+                };
                 match fdt.find_node(path) {
-                    Some(node) => (
-                        reg(node)?.first().map(|&(base, _)| base),
-                        node_uart_kind(node),
-                    ),
+                    Some(node) => {
+                        let base = reg(node)?.first().map(|&(base, _)| base);
+                        let base = match (base, full) {
+                            (Some(b), Some(full)) => Some(translate(&fdt, full, b)?),
+                            (b, _) => b,
+                        };
+                        (base, node_uart_kind(node))
+                    }
                     None => (None, None),
                 }
             }
@@ -294,6 +316,109 @@ fn reg(node: FdtNode<'_, '_>) -> Result<Vec<(u64, u64)>, BoardError> {
     Ok(out)
 }
 
+/// How deep [`path_of`] looks (the sanity check bounds nesting too).
+const MAX_DEPTH: usize = 32;
+
+/// The path of the first node (depth first, in DT order) that `pred`
+/// accepts.
+fn path_of(fdt: &Fdt<'_>, pred: impl Fn(FdtNode<'_, '_>) -> bool) -> Option<String> {
+    fn walk(
+        node: FdtNode<'_, '_>,
+        path: &str,
+        depth: usize,
+        pred: &dyn Fn(FdtNode<'_, '_>) -> bool,
+    ) -> Option<String> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        for child in node.children() {
+            let p = format!("{path}/{}", child.name);
+            if pred(child) {
+                return Some(p);
+            }
+            if let Some(found) = walk(child, &p, depth + 1, pred) {
+                return Some(found);
+            }
+        }
+        None
+    }
+    walk(fdt.find_node("/")?, "", 0, &pred)
+}
+
+/// A node's own `#address-cells` or `#size-cells` (for its children), or
+/// `default`.
+fn own_cells(node: FdtNode<'_, '_>, name: &str, default: usize) -> Result<usize, BoardError> {
+    match node.property(name) {
+        None => Ok(default),
+        Some(p) => match be(p.value) {
+            Some(v) if v <= 2 => Ok(v as usize),
+            _ => Err(BoardError::BadProperty {
+                node: node.name.to_string(),
+                property: name.to_string(),
+            }),
+        },
+    }
+}
+
+/// `addr`, an address in the bus of the node at `path` (the address space
+/// of its parent), as the CPU sees it: translated through the `ranges` of
+/// every bus above the node. A bus with an empty `ranges` is an identity
+/// one; a bus without `ranges`, or an address outside every window, leaves
+/// the address as it is (it is not a CPU address, and the check will say
+/// so by a mismatch).
+fn translate(fdt: &Fdt<'_>, path: &str, addr: u64) -> Result<u64, BoardError> {
+    // The buses: each proper prefix of the path but the root.
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let mut a = addr;
+    for depth in (1..parts.len()).rev() {
+        let bus_path = format!("/{}", parts[..depth].join("/"));
+        let parent_path = match depth {
+            1 => String::from("/"),
+            _ => format!("/{}", parts[..depth - 1].join("/")),
+        };
+        let (Some(bus), Some(parent)) = (fdt.find_node(&bus_path), fdt.find_node(&parent_path))
+        else {
+            return Ok(addr);
+        };
+        let Some(ranges) = bus.property("ranges") else {
+            return Ok(addr);
+        };
+        if ranges.value.is_empty() {
+            continue;
+        }
+        let child_ac = own_cells(bus, "#address-cells", 2)?;
+        let size_c = own_cells(bus, "#size-cells", 1)?;
+        let parent_ac = own_cells(parent, "#address-cells", 2)?;
+        let entry = 4 * (child_ac + parent_ac + size_c);
+        let bad = || BoardError::BadProperty {
+            node: bus.name.to_string(),
+            property: "ranges".to_string(),
+        };
+        if entry == 0 || ranges.value.len() % entry != 0 {
+            return Err(bad());
+        }
+        let mut mapped = None;
+        for e in ranges.value.chunks_exact(entry) {
+            let (c, rest) = e.split_at(4 * child_ac);
+            let (p, z) = rest.split_at(4 * parent_ac);
+            let (c, p, z) = (
+                be(c).ok_or_else(bad)?,
+                be(p).ok_or_else(bad)?,
+                be(z).ok_or_else(bad)?,
+            );
+            if a >= c && a - c < z {
+                mapped = Some(p.checked_add(a - c).ok_or_else(bad)?);
+                break;
+            }
+        }
+        match mapped {
+            Some(m) => a = m,
+            None => return Ok(addr),
+        }
+    }
+    Ok(a)
+}
+
 fn read_gic(fdt: &Fdt<'_>) -> Result<Option<BoardGic>, BoardError> {
     let (node, version) = if let Some(n) = fdt.find_compatible(GICV3_COMPATIBLE) {
         (n, 3)
@@ -302,7 +427,20 @@ fn read_gic(fdt: &Fdt<'_>) -> Result<Option<BoardGic>, BoardError> {
     } else {
         return Ok(None);
     };
-    let regs = reg(node)?;
+    let compatible = if version == 3 {
+        GICV3_COMPATIBLE
+    } else {
+        GICV2_COMPATIBLE
+    };
+    let mut regs = reg(node)?;
+    if let Some(path) = path_of(fdt, |n| {
+        n.compatible()
+            .is_some_and(|c| c.all().any(|s| compatible.contains(&s)))
+    }) {
+        for r in regs.iter_mut() {
+            r.0 = translate(fdt, &path, r.0)?;
+        }
+    }
     let at = |i: usize| regs.get(i).map(|&(a, _)| a);
     let gicd = at(0).ok_or_else(|| BoardError::BadReg {
         node: node.name.to_string(),
@@ -448,7 +586,9 @@ pub fn check_against_board(sys: &SystemConfig, board: &BoardInfo) -> Result<(), 
     match board.psci {
         None => errs.push(
             "platform.psci.conduit",
-            ConfigErrorKind::BoardLacks { what: "/psci node" },
+            ConfigErrorKind::BoardLacks {
+                what: "PSCI node (compatible arm,psci*)",
+            },
         ),
         Some(c) if c != sys.platform.psci.conduit => errs.push(
             "platform.psci.conduit",
@@ -806,6 +946,63 @@ mod tests {
             .end()
             .end();
         b.finish()
+    }
+
+    /// GIC and console under buses with `ranges` (Marvell's config space,
+    /// TI K3's bus), PSCI under /firmware.
+    #[test]
+    fn addresses_behind_bus_ranges_are_translated() {
+        let mut b = DtbBuilder::new();
+        b.begin("")
+            .prop_cells("#address-cells", &[2])
+            .prop_cells("#size-cells", &[2])
+            .begin("chosen")
+            .prop_str("stdout-path", "serial0:115200n8")
+            .end()
+            .begin("aliases")
+            .prop_str("serial0", "/soc/config-space@f0000000/serial@512000")
+            .end()
+            .begin("firmware")
+            .begin("psci")
+            .prop("compatible", b"arm,psci-1.0\0")
+            .prop_str("method", "smc")
+            .end()
+            .end()
+            .begin("cpus")
+            .prop_cells("#address-cells", &[1])
+            .prop_cells("#size-cells", &[0])
+            .begin("cpu@0")
+            .prop_str("device_type", "cpu")
+            .prop_cells("reg", &[0])
+            .end()
+            .end()
+            // An identity bus (empty ranges) ...
+            .begin("soc")
+            .prop_cells("#address-cells", &[2])
+            .prop_cells("#size-cells", &[2])
+            .prop("ranges", b"")
+            // ... holding a window: child 0 -> parent 0xf0000000, 16 MiB,
+            // with one-cell child addresses.
+            .begin("config-space@f0000000")
+            .prop_cells("#address-cells", &[1])
+            .prop_cells("#size-cells", &[1])
+            .prop_cells("ranges", &[0, 0, 0xf000_0000, 0x100_0000])
+            .begin("interrupt-controller@210000")
+            .prop("compatible", b"arm,gic-400\0")
+            .prop_cells("reg", &[0x21_0000, 0x1000, 0x22_0000, 0x2000])
+            .end()
+            .begin("serial@512000")
+            .prop("compatible", b"snps,dw-apb-uart\0")
+            .prop_cells("reg", &[0x51_2000, 0x100])
+            .end()
+            .end()
+            .end()
+            .end();
+        let info = BoardInfo::from_dtb(&b.finish()).unwrap();
+        let gic = info.gic.unwrap();
+        assert_eq!((gic.gicd, gic.gicc), (0xf021_0000, Some(0xf022_0000)));
+        assert_eq!(info.uart, Some(0xf051_2000));
+        assert_eq!(info.psci, Some(PsciConduit::Smc));
     }
 
     #[test]
