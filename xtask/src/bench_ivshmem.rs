@@ -13,11 +13,15 @@
 //!   gpio-keys and evdev into the waiting process.
 //!
 //! The ratio doorbell/polled is what waking a Linux process with the
-//! interrupt costs on top of the one-way doorbell path.
+//! interrupt costs on top of the one-way doorbell path. Then ivshmem-demo
+//! goes and a Linux non-root cell with link 1 comes (`cellblock cell
+//! linux`, docs/linux-cell.md): the same round trip Linux to Linux, with
+//! `cellblock ivshmem echo` as the responder.
 
 use crate::build;
 use crate::ivshmem_test::{ok, start_demo};
 use crate::linux::linux_image;
+use crate::linux_cell_test;
 use crate::linux_test::userspace_up;
 use crate::qemu::{LoggedQemu, Machine, Uart0};
 use crate::setup::Tools;
@@ -63,7 +67,7 @@ pub fn ivshmem(tools: &Tools, count: u32) -> Result {
         machine,
         &linux_image(3),
         &[],
-        Uart0::Socket,
+        Uart0::Sockets,
     )?;
     let result = run(&mut qemu, count);
     let rows = match &result {
@@ -72,9 +76,7 @@ pub fn ivshmem(tools: &Tools, count: u32) -> Result {
     };
     qemu.conclude(result.map(|_| ()), 40)?;
     println!();
-    println!(
-        "ivshmem round trip root cell <-> ivshmem-demo, {count} messages each (-icount shift=4):"
-    );
+    println!("ivshmem round trip from the root cell, {count} messages each (-icount shift=4):");
     println!(
         "  {:<38} {:>10} {:>10} {:>10} {:>10}",
         "", "avg ns", "median ns", "min ns", "max ns"
@@ -82,13 +84,20 @@ pub fn ivshmem(tools: &Tools, count: u32) -> Result {
     for (label, (avg, median, min, max)) in &rows {
         println!("  {label:<38} {avg:>10} {median:>10} {min:>10} {max:>10}");
     }
-    if let [(_, base), (_, bell)] = rows[..] {
-        let r = |a: u64, b: u64| a as f64 / b.max(1) as f64;
+    let r = |a: u64, b: u64| a as f64 / b.max(1) as f64;
+    if let [(_, base), (_, bell), ..] = rows[..] {
         println!(
             "  ratio doorbell/polled: median {:.3}x, min {:.3}x, avg {:.3}x",
             r(bell.1, base.1),
             r(bell.2, base.2),
             r(bell.0, base.0)
+        );
+    }
+    if let [_, (_, bell), (_, linux)] = rows[..] {
+        println!(
+            "  ratio Linux cell/ivshmem-demo (doorbell both ways): median {:.3}x, min {:.3}x",
+            r(linux.1, bell.1),
+            r(linux.2, bell.2)
         );
     }
     Ok(())
@@ -113,6 +122,22 @@ fn run(qemu: &mut LoggedQemu, count: u32) -> Result<Vec<Row>> {
             .ok_or_else(|| Error(format!("`{cmd}`: no summary line: {}", out.text())))?;
         rows.push((label, t));
     }
+    ok(
+        qemu,
+        &mut sh,
+        "cellblock cell destroy ivshmem-demo",
+        Duration::from_secs(60),
+    )?;
+    linux_cell_test::boot_ivshmem_cell(qemu, &mut sh)?;
+    let mut cell = crate::linux_test::Shell::connect_to(qemu, 1)?;
+    linux_cell_test::cell_shell(qemu, &mut cell)?;
+    let (out, _) = linux_cell_test::echo_and_ping(qemu, &mut sh, &mut cell, u64::from(count))?;
+    let t = out
+        .lines
+        .iter()
+        .find_map(|l| times(l))
+        .ok_or_else(|| Error(format!("ping over link 1: no summary line: {}", out.text())))?;
+    rows.push(("doorbell both ways, Linux cell (echo)", t));
     Ok(rows)
 }
 

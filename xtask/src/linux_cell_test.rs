@@ -18,7 +18,7 @@
 //!   access recorded), and the root still answers.
 
 use crate::linux::{linux_image, LINUX_CELL_INITRD, LINUX_CELL_KERNEL};
-use crate::linux_test::{cpu_back, expect_state, pool, same_pool, shell, Shell};
+use crate::linux_test::{cpu_back, expect_state, pool, same_pool, shell, Output, Shell};
 use crate::qemu::{complete_lines, count_lines, LoggedQemu, Machine, Poll, Uart0};
 use crate::setup::Tools;
 use crate::util::{Error, Result};
@@ -56,26 +56,44 @@ fn cell_linux_command_with(config: &str) -> String {
 /// Numbered messages over ivshmem link 1, Linux to Linux: `ivshmem echo`
 /// in the cell, `ivshmem ping` in the root; both count them.
 fn ivshmem_between_linuxes(qemu: &mut LoggedQemu, sh: &mut Shell, cell: &mut Shell) -> Result {
-    let from = qemu.logs().uart1.len();
-    type_in(
-        cell,
-        &format!("cellblock ivshmem echo 1 --count {IVSHMEM_MESSAGES}"),
-    )?;
-    wait_uart1(qemu, from, "ivshmem link 1: ready to echo")?;
-    let ping = format!("cellblock ivshmem ping 1 --count {IVSHMEM_MESSAGES}");
-    let out = sh.run(qemu, &ping, Duration::from_secs(300))?;
-    println!("  $ {ping}\n    {}", out.text());
+    let (out, echoed) = echo_and_ping(qemu, sh, cell, IVSHMEM_MESSAGES)?;
     let want = format!("ivshmem link 1: {IVSHMEM_MESSAGES} messages, {IVSHMEM_MESSAGES} doorbells received, 0 errors");
     if out.status != 0 || !out.text().contains(&want) {
         return Err(Error(format!("root's ping over link 1: {}", out.text())));
     }
-    let echoed = wait_uart1(qemu, from, "ivshmem link 1: echoed")?;
-    println!("  uart1: {echoed}");
     let want = format!("echoed {IVSHMEM_MESSAGES} messages, last {IVSHMEM_MESSAGES}, 0 errors");
     if !echoed.contains(&want) {
         return Err(Error(format!("the cell's echo over link 1: {echoed}")));
     }
     Ok(())
+}
+
+/// Starts `cellblock ivshmem echo 1` in the Linux cell, then `ivshmem ping
+/// 1` in the root, `count` messages; returns the ping's output and the
+/// echo's summary line.
+pub(crate) fn echo_and_ping(
+    qemu: &mut LoggedQemu,
+    sh: &mut Shell,
+    cell: &mut Shell,
+    count: u64,
+) -> Result<(Output, String)> {
+    let from = qemu.logs().uart1.len();
+    type_in(cell, &format!("cellblock ivshmem echo 1 --count {count}"))?;
+    wait_uart1(qemu, from, "ivshmem link 1: ready to echo")?;
+    let ping = format!("cellblock ivshmem ping 1 --count {count}");
+    let out = sh.run(qemu, &ping, Duration::from_secs(600))?;
+    println!("  $ {ping}\n    {}", out.text());
+    let echoed = wait_uart1(qemu, from, "ivshmem link 1: echoed")?;
+    println!("  uart1: {echoed}");
+    Ok((out, echoed))
+}
+
+/// Boots the Linux cell with ivshmem link 1 from the root shell and waits
+/// for its userspace; `cell_shell` then quiets its shell.
+pub(crate) fn boot_ivshmem_cell(qemu: &mut LoggedQemu, sh: &mut Shell) -> Result {
+    let booted = count_lines(&qemu.logs().uart1, CELL_MARKER);
+    sh.ok(qemu, &cell_linux_command_with(IVSHMEM_CONFIG))?;
+    wait_cell_up(qemu, booted + 1)
 }
 
 pub fn run(tools: &Tools, name: &str) -> Result {
@@ -145,7 +163,7 @@ fn type_in(cell: &mut Shell, line: &str) -> Result {
 }
 
 /// The cell's shell, quiet (no echo, no prompt), once it has booted.
-fn cell_shell(qemu: &LoggedQemu, cell: &mut Shell) -> Result {
+pub(crate) fn cell_shell(qemu: &LoggedQemu, cell: &mut Shell) -> Result {
     cell.run(qemu, "stty -echo; PS1=", Duration::from_secs(30))
         .map(drop)
 }
@@ -225,9 +243,7 @@ fn checks(qemu: &mut LoggedQemu) -> Result {
     )?;
 
     // Again, with ivshmem link 1 to the root; then the isolation check.
-    let booted = count_lines(&qemu.logs().uart1, CELL_MARKER);
-    sh.ok(qemu, &cell_linux_command_with(IVSHMEM_CONFIG))?;
-    wait_cell_up(qemu, booted + 1)?;
+    boot_ivshmem_cell(qemu, &mut sh)?;
     cell_shell(qemu, &mut cell)?;
     ivshmem_between_linuxes(qemu, &mut sh, &mut cell)?;
     let from = qemu.logs().uart0.len();
