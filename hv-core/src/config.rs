@@ -220,6 +220,14 @@ pub struct MemoryRegion {
     pub comment: Option<String>,
 }
 
+impl CellConfig {
+    /// Whether the config gives the cell SPI `irq`: in `irqs`, or as the
+    /// doorbell interrupt of one of its ivshmem links.
+    pub fn lists_irq(&self, irq: u32) -> bool {
+        self.irqs.contains(&irq) || self.ivshmem.iter().any(|l| l.irq == irq)
+    }
+}
+
 impl MemoryRegion {
     pub fn has(&self, flag: MemFlag) -> bool {
         self.flags.contains(&flag)
@@ -250,4 +258,31 @@ pub struct Image {
     pub file: String,
     /// Load address as the cell sees it.
     pub addr: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn irqs_of_a_cell_include_its_links() {
+        let cell: CellConfig = toml::from_str(
+            r#"
+            name = "c"
+            cpus = [1]
+            entry = 0
+            irqs = [40]
+            [[ivshmem]]
+            id = 1
+            phys_start = 0x7ed00000
+            virt_start = 0x7ed00000
+            size = 0x100000
+            regs = 0x0c002000
+            irq = 110
+            "#,
+        )
+        .unwrap();
+        assert!(cell.lists_irq(40) && cell.lists_irq(110));
+        assert!(!cell.lists_irq(111));
+    }
 }

@@ -508,7 +508,10 @@ pub fn destroy(id: usize) -> Result<u64, Errno> {
         let mut res = root.resources();
         res.cpus.extend(cpus.iter().copied());
         res.cpus.sort_unstable();
-        for irq in spis.iter() {
+        // Interrupts and streams the root cell's config lists go back to
+        // it; others (a UART only the cell had, a link's doorbell) to
+        // nobody.
+        for irq in spis.iter().filter(|&i| root.config.lists_irq(i)) {
             let _ = res.spis.insert(irq);
         }
         let back = cell
@@ -522,7 +525,6 @@ pub fn destroy(id: usize) -> Result<u64, Errno> {
         CPUS[c].set_state(CpuState::Parked);
     }
     gicglue::route_spis(&root);
-    // Streams the root cell's config lists go back to it.
     iommu::set_streams(&root, true);
     if let Some(slot) = CELLS.write().get_mut(id) {
         *slot = None;
