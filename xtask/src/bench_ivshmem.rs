@@ -19,7 +19,7 @@
 //! `cellblock ivshmem echo` as the responder.
 
 use crate::build;
-use crate::ivshmem_test::{ok, start_demo};
+use crate::ivshmem_test::start_demo;
 use crate::linux::linux_image;
 use crate::linux_cell_test;
 use crate::linux_test::userspace_up;
@@ -114,7 +114,7 @@ fn run(qemu: &mut LoggedQemu, count: u32) -> Result<Vec<Row>> {
         ("doorbell both ways (gpio-keys/evdev)", ""),
     ] {
         let cmd = format!("cellblock ivshmem ping 0 --count {count}{flag}");
-        let out = ok(qemu, &mut sh, &cmd, TIMEOUT)?;
+        let out = sh.ok_within(qemu, &cmd, TIMEOUT)?;
         let t = out
             .lines
             .iter()
@@ -122,9 +122,8 @@ fn run(qemu: &mut LoggedQemu, count: u32) -> Result<Vec<Row>> {
             .ok_or_else(|| Error(format!("`{cmd}`: no summary line: {}", out.text())))?;
         rows.push((label, t));
     }
-    ok(
+    sh.ok_within(
         qemu,
-        &mut sh,
         "cellblock cell destroy ivshmem-demo",
         Duration::from_secs(60),
     )?;

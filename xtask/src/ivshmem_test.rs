@@ -13,7 +13,7 @@
 //!    go through.
 
 use crate::linux::{linux_image, USERSPACE_MARKER};
-use crate::linux_test::{shell, userspace_up, Output, Shell};
+use crate::linux_test::{shell, userspace_up, Shell};
 use crate::qemu::{complete_lines, LoggedQemu, Machine, Poll, Uart0};
 use crate::setup::Tools;
 use crate::util::{Error, Result};
@@ -63,26 +63,6 @@ pub fn run(tools: &Tools, name: &str) -> Result {
     qemu.conclude(result, TAIL_LINES)
 }
 
-/// Runs `cmd` in the shell with `timeout`; requires exit status 0.
-pub(crate) fn ok(
-    qemu: &LoggedQemu,
-    sh: &mut Shell,
-    cmd: &str,
-    timeout: Duration,
-) -> Result<Output> {
-    let out = sh.run(qemu, cmd, timeout)?;
-    println!("  $ {cmd}\n    {}", out.text());
-    if out.status == 0 {
-        Ok(out)
-    } else {
-        Err(Error(format!(
-            "`{cmd}` exited with {}: {}",
-            out.status,
-            out.text()
-        )))
-    }
-}
-
 /// Waits for a complete line containing every one of `parts` on uart0
 /// (`uart1` false) or uart1.
 fn wait_line(qemu: &mut LoggedQemu, uart1: bool, parts: &[&str], timeout: Duration) -> Result {
@@ -106,18 +86,13 @@ fn wait_line(qemu: &mut LoggedQemu, uart1: bool, parts: &[&str], timeout: Durati
 /// waits until ivshmem-demo is ready.
 pub(crate) fn start_demo(qemu: &mut LoggedQemu) -> Result<Shell> {
     let mut sh = shell(qemu)?;
-    ok(
-        qemu,
-        &mut sh,
-        "cellblock cell destroy gic-demo",
-        COMMAND_TIMEOUT,
-    )?;
+    sh.ok_within(qemu, "cellblock cell destroy gic-demo", COMMAND_TIMEOUT)?;
     for cmd in [
         "cellblock cell create /opt/cellblock/qemu-ivshmem-demo.cell",
         "cellblock cell load ivshmem-demo /opt/cellblock/ivshmem-demo.bin",
         "cellblock cell start ivshmem-demo",
     ] {
-        ok(qemu, &mut sh, cmd, COMMAND_TIMEOUT)?;
+        sh.ok_within(qemu, cmd, COMMAND_TIMEOUT)?;
     }
     wait_line(
         qemu,
@@ -131,7 +106,7 @@ pub(crate) fn start_demo(qemu: &mut LoggedQemu) -> Result<Shell> {
 fn checks(qemu: &mut LoggedQemu) -> Result {
     let mut sh = start_demo(qemu)?;
     let ping = format!("cellblock ivshmem ping 0 --count {MESSAGES}");
-    let out = ok(qemu, &mut sh, &ping, PING_TIMEOUT)?;
+    let out = sh.ok_within(qemu, &ping, PING_TIMEOUT)?;
     let summary =
         format!("ivshmem link 0: {MESSAGES} messages, {MESSAGES} doorbells received, 0 errors");
     if !out.lines.iter().any(|l| l.contains(&summary)) {
@@ -153,7 +128,7 @@ fn checks(qemu: &mut LoggedQemu) -> Result {
         "cellblock cell load ivshmem-intruder /opt/cellblock/ivshmem-intruder.bin",
         "cellblock cell start ivshmem-intruder",
     ] {
-        ok(qemu, &mut sh, cmd, COMMAND_TIMEOUT)?;
+        sh.ok_within(qemu, cmd, COMMAND_TIMEOUT)?;
     }
     wait_line(
         qemu,
@@ -165,7 +140,7 @@ fn checks(qemu: &mut LoggedQemu) -> Result {
     {
         return Err(Error(format!("on uart0: {l}")));
     }
-    let list = ok(qemu, &mut sh, "cellblock cell list", COMMAND_TIMEOUT)?;
+    let list = sh.ok_within(qemu, "cellblock cell list", COMMAND_TIMEOUT)?;
     let state = |name: &str| {
         list.lines
             .iter()
@@ -187,7 +162,7 @@ fn checks(qemu: &mut LoggedQemu) -> Result {
     }
 
     let again = format!("cellblock ivshmem ping 0 --count {MORE_MESSAGES}");
-    let out = ok(qemu, &mut sh, &again, PING_TIMEOUT)?;
+    let out = sh.ok_within(qemu, &again, PING_TIMEOUT)?;
     let summary = format!(
         "ivshmem link 0: {MORE_MESSAGES} messages, {MORE_MESSAGES} doorbells received, 0 errors"
     );

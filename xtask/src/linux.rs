@@ -124,13 +124,7 @@ pub fn build(tools: &Tools) -> Result {
         ]))?;
     }
 
-    let version = kernel
-        .parent()
-        .and_then(|d| d.file_name())
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| Error(format!("{}: no version directory", kernel.display())))?
-        .to_owned();
-    let input = crate::linux_smmu::input_modules(&version)?;
+    let input = crate::linux_smmu::input_modules(&kernel_version(&kernel)?)?;
     let guest = guest_initramfs(&busybox, &musl_cli, &input)?;
     let guest_path = out.join("linux-cell-initramfs.cpio");
     fs::write(&guest_path, &guest).context(|| format!("cannot write {}", guest_path.display()))?;
@@ -318,6 +312,17 @@ pub fn kernel() -> Result<PathBuf> {
     fs::rename(&tmp, &path).context(|| format!("cannot write {}", path.display()))?;
     println!("xtask: kernel {version}: {}", path.display());
     Ok(path)
+}
+
+/// The version of a cached kernel: the name of its directory
+/// (`linux-kernel/VERSION/Image`).
+pub fn kernel_version(kernel: &Path) -> Result<String> {
+    kernel
+        .parent()
+        .and_then(|d| d.file_name())
+        .and_then(|n| n.to_str())
+        .map(str::to_owned)
+        .ok_or_else(|| Error(format!("{}: no version directory", kernel.display())))
 }
 
 /// `linux-kernel/6.1.0-NN-arm64/Image` with the highest NN.

@@ -67,12 +67,7 @@ pub fn bootargs() -> String {
 pub fn build(tools: &Tools) -> Result {
     let out = out_dir();
     let kernel = crate::linux::kernel()?;
-    let version = kernel
-        .parent()
-        .and_then(|d| d.file_name())
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| Error(format!("{}: no version directory", kernel.display())))?
-        .to_owned();
+    let version = crate::linux::kernel_version(&kernel)?;
     let modules = modules(&version)?;
 
     let base = out.join("initramfs.cpio");

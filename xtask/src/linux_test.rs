@@ -215,7 +215,12 @@ impl Shell {
 
     /// Runs `cmd` and requires exit status 0.
     pub fn ok(&mut self, qemu: &LoggedQemu, cmd: &str) -> Result<Output> {
-        let out = self.run(qemu, cmd, COMMAND_TIMEOUT)?;
+        self.ok_within(qemu, cmd, COMMAND_TIMEOUT)
+    }
+
+    /// [`Shell::ok`] with a time-out of its own.
+    pub fn ok_within(&mut self, qemu: &LoggedQemu, cmd: &str, timeout: Duration) -> Result<Output> {
+        let out = self.run(qemu, cmd, timeout)?;
         println!("  $ {cmd}\n    {}", short(&out.text()));
         if out.status == 0 {
             Ok(out)
