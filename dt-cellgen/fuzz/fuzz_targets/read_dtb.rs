@@ -3,11 +3,18 @@
 #![no_main]
 
 use dt_cellgen::board::Board;
-use dt_cellgen::dtb::{guest_dtb, root_dtb, GuestOptions, RootOptions};
+use dt_cellgen::dtb::{fit_guest_dtb, guest_dtb, root_dtb, GuestOptions, RootOptions};
 use dt_cellgen::system::{generate_system, SystemOptions};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
+    // `cellblock cell linux --dtb` fits any given DTB.
+    let _ = fit_guest_dtb(
+        data,
+        Some("console=ttyAMA0"),
+        Some((0x4000_0000, 0x1000)),
+        (0x5000_0000, 0x20_0000),
+    );
     let Ok(board) = Board::from_dtb(data) else {
         return;
     };
