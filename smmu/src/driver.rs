@@ -391,6 +391,10 @@ pub struct Smmu<R: SmmuRegs> {
     poll_limit: u32,
     run: Option<Running>,
     disabled: bool,
+    /// What a stream of no cell gets: abort without an event (`None`), or
+    /// a stage 2 that maps nothing, so that its accesses fault and are
+    /// recorded (see [`Smmu::init_reporting`]).
+    unowned: Option<Ste>,
 }
 
 // SAFETY: the raw pointers in `Running` refer to memory that `DmaMemory`
@@ -408,6 +412,7 @@ impl<R: SmmuRegs> Smmu<R> {
             poll_limit: DEFAULT_POLL_LIMIT,
             run: None,
             disabled: false,
+            unowned: None,
         })
     }
 
@@ -443,9 +448,25 @@ impl<R: SmmuRegs> Smmu<R> {
     /// off with GBPA.ABORT set, or as `init` found it if the error came
     /// before that.
     pub fn init(&mut self, mem: &mut impl DmaMemory, max_sid: u32) -> Result<(), SmmuError> {
+        self.init_reporting(mem, max_sid, None)
+    }
+
+    /// [`Smmu::init`], but with `unowned` (a stage 2 whose tables map
+    /// nothing) every stream that no cell has, at first and whenever
+    /// [`Smmu::set_stream`] takes one away, faults instead of aborting: its
+    /// transactions still end in an abort, and each is recorded in the
+    /// event queue with its stream ID (F_TRANSLATION), so a device that
+    /// belongs to no cell shows up.
+    pub fn init_reporting(
+        &mut self,
+        mem: &mut impl DmaMemory,
+        max_sid: u32,
+        unowned: Option<S2Config>,
+    ) -> Result<(), SmmuError> {
         if self.run.is_some() || self.disabled {
             return Err(SmmuError::AlreadyInitialized);
         }
+        let unowned = unowned.map(|c| self.stage2_entry(&c)).transpose()?;
         let strtab_log2 = stream_table_log2(max_sid, self.info.sid_bits)?;
 
         self.update_gbpa(true)?;
@@ -484,10 +505,13 @@ impl<R: SmmuRegs> Smmu<R> {
                 evtq: EventQueue::new(evtq, evtq_pa, evtq_log2),
             }
         };
-        let abort = Ste::abort();
+        // The SMMU is off: whole entries may be written in any order.
+        let first = unowned.unwrap_or(Ste::abort());
         for sid in 0..run.entries() {
             // Entries number at most 2^32 (SIDSIZE <= 32).
-            run.write_word(sid as u32, 0, abort.0[0]);
+            for word in 0..8 {
+                run.write_word(sid as u32, word, first.0[word]);
+            }
         }
 
         self.regs.write64(
@@ -518,11 +542,13 @@ impl<R: SmmuRegs> Smmu<R> {
         self.write_cr0(evtqen)?;
         self.write_cr0(evtqen | CR0::SMMUEN::SET.value)?;
         self.run = Some(run);
+        self.unowned = unowned;
         Ok(())
     }
 
     /// Points stream `sid` at a cell's stage 2 (`Some`) or makes it abort
-    /// (`None`), then invalidates the SMMU's cached copy of the entry.
+    /// (`None`; with [`Smmu::init_reporting`], fault and be recorded), then
+    /// invalidates the SMMU's cached copy of the entry.
     ///
     /// Update order, so that the SMMU never sees a half-written entry: an
     /// entry that translates is first made to abort (word 0) and
@@ -531,7 +557,10 @@ impl<R: SmmuRegs> Smmu<R> {
     /// aborts, unless the error came from the last invalidation (then the
     /// SMMU may or may not use the new entry yet).
     pub fn set_stream(&mut self, sid: u32, cfg: Option<S2Config>) -> Result<(), SmmuError> {
-        let new = cfg.map(|cfg| self.stage2_entry(&cfg)).transpose()?;
+        let new = cfg
+            .map(|cfg| self.stage2_entry(&cfg))
+            .transpose()?
+            .or(self.unowned);
         let limit = self.poll_limit;
         let run = self.run.as_mut().ok_or(SmmuError::NotInitialized)?;
         if u64::from(sid) >= run.entries() {

@@ -418,6 +418,41 @@ fn clearing_a_stream_aborts_it() {
 }
 
 #[test]
+fn unowned_streams_fault_and_are_recorded_with_init_reporting() {
+    let mut mem = FakeMem::default();
+    let mut smmu = Smmu::new(FakeSmmu::qemu()).unwrap();
+    let nobody = cell(33, 0x4300_0000);
+    smmu.init_reporting(&mut mem, 0xff, Some(nobody)).unwrap();
+    // Every entry starts as a stage 2 of VMID 33 that records its faults.
+    for sid in [0, 0x20, 0xff] {
+        let ste = smmu.stream(sid).unwrap();
+        assert_eq!(ste.vmid(), Some(33), "stream {sid:#x}");
+        assert_eq!(ste, Ste::stage2(&nobody, 4), "stream {sid:#x}");
+    }
+    // A cell's stream, taken away again, goes back to that entry.
+    smmu.set_stream(0x20, Some(cell(2, 0x4200_0000))).unwrap();
+    assert_eq!(smmu.stream(0x20).unwrap().vmid(), Some(2));
+    smmu.regs_mut().commands.clear();
+    smmu.set_stream(0x20, None).unwrap();
+    assert_eq!(smmu.stream(0x20).unwrap().vmid(), Some(33));
+    // Abort first, then the words, then V: as for any translating entry.
+    let fake = smmu.regs();
+    assert_eq!(fake.commands.len(), 6);
+    // A config the SMMU cannot use is refused before anything is touched.
+    let mut smmu = Smmu::new(FakeSmmu::qemu()).unwrap();
+    let bad = S2Config {
+        vtcr: VTCR | (3 << 14),
+        ..nobody
+    };
+    let e = smmu
+        .init_reporting(&mut FakeMem::default(), 0xff, Some(bad))
+        .unwrap_err();
+    assert!(matches!(e, SmmuError::GranuleUnsupported { .. }), "{e:?}");
+    assert!(smmu.stream(0).is_none());
+    assert!(smmu.regs().writes.is_empty());
+}
+
+#[test]
 fn output_size_is_clamped_to_the_smmus() {
     let (_mem, mut smmu) = up(8);
     // A CPU with a 48-bit PA range (PS = 5); QEMU's SMMU has 44 bits.

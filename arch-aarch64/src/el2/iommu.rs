@@ -1,6 +1,8 @@
 //! The SMMUv3, owned by the hypervisor: each DMA stream a cell owns is
-//! translated by that cell's DMA table (its `dma` regions), every other
-//! stream aborts. A DMA fault stops the cell that owns the stream.
+//! translated by that cell's DMA table (its `dma` regions); every other
+//! stream goes through a table that maps nothing, so its DMA aborts and
+//! is reported (once per stream). A DMA fault stops the cell that owns the
+//! stream.
 
 use alloc::alloc::{alloc_zeroed, Layout};
 use alloc::format;
@@ -20,6 +22,15 @@ static SMMU: Mutex<Option<Smmu<Mmio>>> = Mutex::new(None);
 static EVENT_IRQ: AtomicU32 = AtomicU32::new(0);
 /// Stream IDs the stream table covers at least (PCI bus 0).
 const MIN_STREAMS: u32 = 0xff;
+/// The VMID of the streams of no cell (cells have 1..=MAX_CELLS).
+const NO_CELL_VMID: u16 = 0;
+/// Size and alignment of the stage-2 root table that maps nothing (one
+/// 4 KiB table: the IPA space is at most 39 bits, starting at level 1).
+const EMPTY_TABLE: usize = 4096;
+/// Streams of no cell that have been reported once; their further faults
+/// are only counted.
+static REPORTED: Mutex<alloc::collections::BTreeSet<u32>> =
+    Mutex::new(alloc::collections::BTreeSet::new());
 
 /// Stream tables and queues come from the hypervisor's heap, which is
 /// identity mapped, and live for ever.
@@ -68,7 +79,18 @@ pub fn init(sys: &SystemConfig, cells: &[Arc<Cell>]) -> Result<(), alloc::string
         .max()
         .unwrap_or(0)
         .max(MIN_STREAMS);
-    s.init(&mut Pool, max_sid)
+    // Streams of no cell: a stage 2 that maps nothing, so that a device
+    // nobody owns is seen (its DMA faults and is recorded) as well as
+    // stopped.
+    let (_, empty) = Pool
+        .alloc_zeroed(EMPTY_TABLE, EMPTY_TABLE)
+        .ok_or("platform.smmu: no memory for the empty stage-2 table")?;
+    let nobody = S2Config {
+        root_pa: empty,
+        vmid: NO_CELL_VMID,
+        vtcr: stage2::vtcr(setup::pa_range()),
+    };
+    s.init_reporting(&mut Pool, max_sid, Some(nobody))
         .map_err(|e| format!("platform.smmu: {e}"))?;
     let mut translated = 0;
     for c in cells {
@@ -145,7 +167,11 @@ pub fn handle_events() {
             .find(|c| c.streams().contains(&ev.stream))
             .cloned();
         let Some(cell) = owner else {
-            println!("SMMU: {ev} (stream of no cell)");
+            if REPORTED.lock().insert(ev.stream) {
+                println!("SMMU: {ev} (stream of no cell: blocked; later faults of it are counted)");
+            } else {
+                quiet += 1;
+            }
             continue;
         };
         if !cell.state().is_running() {
@@ -170,7 +196,7 @@ pub fn handle_events() {
         }
     }
     if quiet > 0 {
-        println!("SMMU: {quiet} more fault(s) from streams of stopped cells");
+        println!("SMMU: {quiet} more fault(s) from streams of stopped cells or of no cell");
     }
 }
 
