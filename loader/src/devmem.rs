@@ -32,7 +32,18 @@ pub struct DevMem {
 }
 
 /// Maps `[pa, pa + len)` of `file` (`/dev/mem`).
-fn map(file: &File, path: &Path, pa: u64, len: u64) -> Result<MmapRaw, Error> {
+/// Opens `dev_mem` for mapping device memory: read-write, `O_SYNC`.
+pub(crate) fn open_dev_mem(dev_mem: &Path) -> Result<File, Error> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_SYNC)
+        .open(dev_mem)
+        .map_err(|e| Error::file(dev_mem, e))
+}
+
+/// Maps `[pa, pa + len)` of the open `path` (`/dev/mem`).
+pub(crate) fn map(file: &File, path: &Path, pa: u64, len: u64) -> Result<MmapRaw, Error> {
     let what = || format!("{} at {pa:#x}+{len:#x}", path.display());
     let len = usize::try_from(len).map_err(|_| Error::new(what(), "too large to map"))?;
     MmapOptions::new()
@@ -47,12 +58,7 @@ impl DevMem {
     /// physical address `page`, checks its magic and version, and maps the
     /// buffer it names.
     pub fn open(dev_mem: &Path, page: u64) -> Result<Self, Error> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_SYNC)
-            .open(dev_mem)
-            .map_err(|e| Error::file(dev_mem, e))?;
+        let file = open_dev_mem(dev_mem)?;
         let page_map = map(&file, dev_mem, page, MGMT_PAGE_SIZE)?;
         let base = page_map.as_mut_ptr().cast::<u64>();
         // SAFETY: the mapping is one page, page aligned; MAGIC and VERSION

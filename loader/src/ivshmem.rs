@@ -32,10 +32,10 @@ use std::time::{Duration, Instant};
 
 use hv_core::config::IvshmemLink;
 use hv_core::ivshmem::{check_echo, msg, reg, Seen, Sequence, REGS_SIZE};
-use memmap2::{MmapOptions, MmapRaw};
+use memmap2::MmapRaw;
 
 use crate::cli::{EchoArgs, PingArgs};
-use crate::{mmio, Error};
+use crate::{devmem, mmio, Error};
 
 /// One cell's end of a link, as that cell sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -296,26 +296,17 @@ struct DevPeer {
     banked: u64,
 }
 
-fn map(file: &File, pa: u64, len: u64) -> Result<MmapRaw, Error> {
-    let what = || format!("/dev/mem at {pa:#x}+{len:#x}");
-    MmapOptions::new()
-        .offset(pa)
-        .len(len as usize)
-        .map_raw(file)
-        .map_err(|e| Error::new(what(), format!("cannot map: {e}")))
-}
-
 impl DevPeer {
     fn open(link: &Endpoint, events: Option<PathBuf>) -> Result<Self, Error> {
         let dev_mem = Path::new(crate::devmem::DEV_MEM);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_SYNC)
-            .open(dev_mem)
-            .map_err(|e| Error::file(dev_mem, e))?;
-        let regs = map(&file, link.regs, REGS_SIZE)?;
-        let shmem = map(&file, link.shmem, msg::SIZE.max(0x1000).min(link.size))?;
+        let file = devmem::open_dev_mem(dev_mem)?;
+        let regs = devmem::map(&file, dev_mem, link.regs, REGS_SIZE)?;
+        let shmem = devmem::map(
+            &file,
+            dev_mem,
+            link.shmem,
+            msg::SIZE.max(0x1000).min(link.size),
+        )?;
         let events = match events {
             Some(p) => Some(
                 OpenOptions::new()
