@@ -710,6 +710,22 @@ fn check_platform(sys: &SystemConfig, errs: &mut ConfigErrors) {
     }
 }
 
+/// `{field}.size` is not 0 and each `(name, value)` is 4 KiB aligned
+/// (`{field}.name`): what a memory region and an ivshmem link both need.
+fn check_pages(field: &str, size: u64, aligned: &[(&str, u64)], errs: &mut ConfigErrors) {
+    if size == 0 {
+        errs.push(format!("{field}.size"), ConfigErrorKind::SizeZero);
+    }
+    for &(name, value) in aligned {
+        if value % PAGE_SIZE != 0 {
+            errs.push(
+                format!("{field}.{name}"),
+                ConfigErrorKind::NotPageAligned { value },
+            );
+        }
+    }
+}
+
 /// The region checks that need only the cell: sizes, alignment, overflow and
 /// overlaps in the cell's address space. Returns, per region, its physical
 /// and virtual spans if the region passed them.
@@ -722,21 +738,16 @@ pub(crate) fn check_regions_local(
     for (i, r) in cell.memory.iter().enumerate() {
         let field = join(prefix, &format!("memory[{i}]"));
         let before = errs.len();
-        if r.size == 0 {
-            errs.push(format!("{field}.size"), ConfigErrorKind::SizeZero);
-        }
-        for (name, value) in [
-            ("phys_start", r.phys_start),
-            ("virt_start", r.virt_start),
-            ("size", r.size),
-        ] {
-            if value % PAGE_SIZE != 0 {
-                errs.push(
-                    format!("{field}.{name}"),
-                    ConfigErrorKind::NotPageAligned { value },
-                );
-            }
-        }
+        check_pages(
+            &field,
+            r.size,
+            &[
+                ("phys_start", r.phys_start),
+                ("virt_start", r.virt_start),
+                ("size", r.size),
+            ],
+            errs,
+        );
         let phys = Span::of(r.phys_start, r.size);
         let virt = Span::of(r.virt_start, r.size);
         for (name, start, span) in [
@@ -928,22 +939,17 @@ fn check_ivshmem(
     for (k, l) in cell.ivshmem.iter().enumerate() {
         let field = join(prefix, &format!("ivshmem[{k}]"));
         let before = errs.len();
-        if l.size == 0 {
-            errs.push(format!("{field}.size"), ConfigErrorKind::SizeZero);
-        }
-        for (name, value) in [
-            ("phys_start", l.phys_start),
-            ("virt_start", l.virt_start),
-            ("size", l.size),
-            ("regs", l.regs),
-        ] {
-            if value % PAGE_SIZE != 0 {
-                errs.push(
-                    format!("{field}.{name}"),
-                    ConfigErrorKind::NotPageAligned { value },
-                );
-            }
-        }
+        check_pages(
+            &field,
+            l.size,
+            &[
+                ("phys_start", l.phys_start),
+                ("virt_start", l.virt_start),
+                ("size", l.size),
+                ("regs", l.regs),
+            ],
+            errs,
+        );
         let phys = Span::of(l.phys_start, l.size);
         let virt = Span::of(l.virt_start, l.size);
         let regs = Span::of(l.regs, PAGE_SIZE);
