@@ -26,6 +26,18 @@ const HEX_KEYS: &[&str] = &[
     "addr",
 ];
 
+/// The numbers of a one-line TOML array (`[1, 2, 3]`) as hex, or `None`
+/// when an item is not a plain number.
+fn hex_list(val: &str) -> Option<Vec<String>> {
+    val.trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().parse::<u64>().ok().map(|v| format!("{v:#x}")))
+        .collect()
+}
+
 /// Rewrites decimal addresses and sizes as hex; `platform.cpus` MPIDRs too.
 pub fn hexify(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / 4);
@@ -49,15 +61,7 @@ pub fn hexify(text: &str) -> String {
                 // leave the defaults out.
                 done = true;
             } else if key == "streams" {
-                let items: Option<Vec<String>> = val
-                    .trim()
-                    .trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .split(',')
-                    .filter(|s| !s.trim().is_empty())
-                    .map(|s| s.trim().parse::<u64>().ok().map(|v| format!("{v:#x}")))
-                    .collect();
-                if let Some(items) = items {
+                if let Some(items) = hex_list(val) {
                     if items.len() <= 16 {
                         let _ = writeln!(out, "streams = [{}]", items.join(", "));
                     } else {
@@ -70,15 +74,7 @@ pub fn hexify(text: &str) -> String {
                     done = true;
                 }
             } else if key == "cpus" && section == "platform" {
-                let items: Option<Vec<String>> = val
-                    .trim()
-                    .trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .split(',')
-                    .filter(|s| !s.trim().is_empty())
-                    .map(|s| s.trim().parse::<u64>().ok().map(|v| format!("{v:#x}")))
-                    .collect();
-                if let Some(items) = items {
+                if let Some(items) = hex_list(val) {
                     let _ = writeln!(out, "cpus = [{}]", items.join(", "));
                     done = true;
                 }
