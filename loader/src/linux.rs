@@ -121,21 +121,22 @@ impl ImageHeader {
     }
 }
 
-/// A raw arm64 Image from `bytes`: as it is, or gunzipped (Debian's
-/// `vmlinuz` is one or the other, depending on the release).
-pub fn kernel_image(bytes: Vec<u8>) -> Result<Vec<u8>, String> {
-    if bytes.starts_with(&[0x1f, 0x8b]) {
+/// A raw arm64 Image from `bytes`, as it is or gunzipped (Debian's
+/// `vmlinuz` is one or the other, depending on the release), with its
+/// header.
+pub fn kernel_image(bytes: Vec<u8>) -> Result<(Vec<u8>, ImageHeader), String> {
+    let raw = if bytes.starts_with(&[0x1f, 0x8b]) {
         use std::io::Read;
         let mut raw = Vec::new();
         flate2::read::GzDecoder::new(bytes.as_slice())
             .read_to_end(&mut raw)
             .map_err(|e| format!("cannot gunzip: {e}"))?;
-        ImageHeader::read(&raw)?;
-        Ok(raw)
+        raw
     } else {
-        ImageHeader::read(&bytes)?;
-        Ok(bytes)
-    }
+        bytes
+    };
+    let header = ImageHeader::read(&raw)?;
+    Ok((raw, header))
 }
 
 /// Where everything goes, as the cell sees it.
@@ -330,9 +331,7 @@ impl Runtime<'_> {
     /// `cell linux CONFIG KERNEL [--initrd FILE] [--cmdline STR] [--dtb FILE]`.
     pub fn linux(&mut self, args: &LinuxArgs) -> Result<Vec<String>, Error> {
         let mut config = crate::files::load_cell(&args.config)?;
-        let kernel = kernel_image(read(&args.kernel)?)
-            .map_err(|e| Error::new(args.kernel.display().to_string(), e))?;
-        let header = ImageHeader::read(&kernel)
+        let (kernel, header) = kernel_image(read(&args.kernel)?)
             .map_err(|e| Error::new(args.kernel.display().to_string(), e))?;
         let initrd = args.initrd.as_deref().map(read).transpose()?;
         let given = args.dtb.as_deref().map(read).transpose()?;
@@ -534,11 +533,12 @@ mod tests {
         let mut raw = vec![0u8; 0x100];
         raw[0x38..0x3c].copy_from_slice(IMAGE_MAGIC);
         raw[16..24].copy_from_slice(&0x1234u64.to_le_bytes());
-        assert_eq!(kernel_image(raw.clone()).unwrap(), raw);
+        assert_eq!(kernel_image(raw.clone()).unwrap().0, raw);
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&raw).unwrap();
-        assert_eq!(kernel_image(gz.finish().unwrap()).unwrap(), raw);
-        assert_eq!(ImageHeader::read(&raw).unwrap().image_size, 0x1234);
+        let (unzipped, header) = kernel_image(gz.finish().unwrap()).unwrap();
+        assert_eq!(unzipped, raw);
+        assert_eq!(header.image_size, 0x1234);
         let e = kernel_image(vec![0u8; 0x100]).unwrap_err();
         assert!(e.contains("ARM\\x64"), "{e}");
         assert!(kernel_image(vec![0x1f, 0x8b, 1, 2]).is_err());

@@ -260,7 +260,7 @@ fn check_layout(kernel: &[u8], dtb_len: u64, initrd_len: usize) -> Result {
 /// A raw arm64 Image from a `vmlinuz`: as it is, or gunzipped (the CLI's
 /// `cell linux` reads kernels the same way).
 fn raw_image(vmlinuz: Vec<u8>) -> Result<Vec<u8>> {
-    Ok(loader::linux::kernel_image(vmlinuz)?)
+    Ok(loader::linux::kernel_image(vmlinuz)?.0)
 }
 
 /// Debian's arm64 kernel as a raw Image, cached as
